@@ -1,0 +1,40 @@
+using Gateway.Protocol;
+
+namespace Gateway.Domain;
+
+/// <summary>A request to send a message. Validated by the write service, never trusted.</summary>
+public sealed record SendMessage(
+    string TenantId,
+    string ChatId,
+    string SenderId,
+    string ClientMessageId,
+    string ContentType,
+    ReadOnlyMemory<byte> Content,
+    long? ExpiresAt,
+    string? TraceId = null);
+
+/// <summary>Outcome of a send: the committed message's coordinates, or an error code.</summary>
+public readonly record struct SendResult(ErrorCode Error, string? ErrorMessage, ulong Seq, string? MessageId, long SentAt, bool Duplicate)
+{
+    /// <summary>True when the message is durable (or was already).</summary>
+    public bool IsSuccess => Error == ErrorCode.None;
+
+    /// <summary>A successful result.</summary>
+    public static SendResult Ok(ulong seq, string messageId, long sentAt, bool duplicate) => new(ErrorCode.None, null, seq, messageId, sentAt, duplicate);
+
+    /// <summary>A failed result.</summary>
+    public static SendResult Fail(ErrorCode code, string message) => new(code, message, 0, null, 0, false);
+}
+
+/// <summary>Outcome of a membership change.</summary>
+public readonly record struct AdminResult(ErrorCode Error, string? ErrorMessage)
+{
+    /// <summary>True when the change is durable.</summary>
+    public bool IsSuccess => Error == ErrorCode.None;
+
+    /// <summary>Success.</summary>
+    public static AdminResult Ok { get; } = new(ErrorCode.None, null);
+
+    /// <summary>A failed result.</summary>
+    public static AdminResult Fail(ErrorCode code, string message) => new(code, message);
+}

@@ -1,0 +1,29 @@
+namespace Gateway.Domain.Ports;
+
+/// <summary>
+/// The durable store behind the embedded write service: both its commit log and the queryable history.
+/// Implementations: RocksDB (embedded). Every write method is atomic and durable (WAL synced) when it returns.
+/// </summary>
+public interface IChatStore : IMessageHistory, IDisposable
+{
+    /// <summary>The idempotency record for (tenant, sender, clientMessageId), or null.</summary>
+    ValueTask<IdempotencyRecord?> GetIdempotencyAsync(string tenantId, string senderId, string clientMessageId, CancellationToken cancellationToken = default);
+
+    /// <summary>Commits messages (with their idempotency records and the new chat heads) in one atomic, synced batch.</summary>
+    ValueTask AppendAsync(IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken = default);
+
+    /// <summary>All members of a chat; empty when the chat does not exist.</summary>
+    ValueTask<IReadOnlyList<string>> GetMembersAsync(string tenantId, string chatId, CancellationToken cancellationToken = default);
+
+    /// <summary>True when the chat was created.</summary>
+    ValueTask<bool> ChatExistsAsync(string tenantId, string chatId, CancellationToken cancellationToken = default);
+
+    /// <summary>Durably creates the chat if missing and adds members (atomic, synced).</summary>
+    ValueTask AddMembersAsync(string tenantId, string chatId, IReadOnlyCollection<string> userIds, long joinedAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Durably removes a member (atomic, synced). Returns false when the user was not a member.</summary>
+    ValueTask<bool> RemoveMemberAsync(string tenantId, string chatId, string userId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>What an idempotency key maps to.</summary>
+public sealed record IdempotencyRecord(string ChatId, ulong Seq, string MessageId, long SentAt);
