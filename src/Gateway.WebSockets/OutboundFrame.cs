@@ -1,0 +1,240 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// One complete server frame (header + payload, unmasked) in a pooled, reference-counted buffer, so the same bytes can
+/// be enqueued to many connections: serialize once, send many.
+/// </summary>
+/// <remarks>
+/// <para>Life cycle: <see cref="Rent"/> (reference count 1) → write the payload through <see cref="IBufferWriter{T}"/>
+/// → <see cref="Seal"/> → enqueue to any number of connections (each successful
+/// <see cref="WebSocketConnection.TryEnqueue"/> takes its own reference) → <see cref="Release"/> the renter's reference.
+/// Whoever holds a reference owns exactly one <see cref="Release"/>; at zero the byte array goes back to
+/// <see cref="ArrayPool{T}.Shared"/> and the object back to a small pool, so a frame must not be touched after its
+/// holder released it.</para>
+/// <para>Writing and sealing are single-threaded (the renter's). After <see cref="Seal"/> the frame is immutable and
+/// <see cref="AddRef"/>/<see cref="Release"/>/<see cref="Memory"/> may be used from any thread.</para>
+/// </remarks>
+public sealed class OutboundFrame : IBufferWriter<byte>
+{
+    /// <summary>
+    /// Room left in front of the payload for the largest server header: 2 fixed bytes + 8 bytes of 64-bit length
+    /// (server frames carry no mask key). <see cref="Seal"/> writes the header right-aligned into it, so no copy.
+    /// </summary>
+    private const int HeaderReserve = 10;
+
+    /// <summary>Frames kept for reuse; beyond this many idle ones, extras are left to the GC (4096 × ~100 B objects).</summary>
+    private const int MaxPooled = 4096;
+
+    private static readonly ConcurrentQueue<OutboundFrame> Pool = new();
+    private static int s_pooledCount;
+
+    private byte[] _buffer = [];
+    private int _written;
+    private int _start;
+    private int _refCount;
+    private bool _sealed;
+
+    private OutboundFrame()
+    {
+    }
+
+    /// <summary>The opcode given to <see cref="Seal"/>.</summary>
+    public WebSocketOpcode Opcode { get; private set; }
+
+    /// <summary>Whether <see cref="Seal"/> was called.</summary>
+    public bool IsSealed => _sealed;
+
+    /// <summary>Payload bytes written so far.</summary>
+    public int PayloadLength => _written;
+
+    /// <summary>The sealed frame bytes (header + payload). Valid while the caller holds a reference.</summary>
+    public ReadOnlyMemory<byte> Memory
+    {
+        get
+        {
+            if (!_sealed)
+            {
+                ThrowNotSealed();
+            }
+
+            return new ReadOnlyMemory<byte>(_buffer, _start, HeaderReserve - _start + _written);
+        }
+    }
+
+    /// <summary>Length of the sealed frame, header included.</summary>
+    public int Length => _sealed ? HeaderReserve - _start + _written : 0;
+
+    /// <summary>Rents a frame with reference count 1 and room for about <paramref name="sizeHint"/> payload bytes.</summary>
+    /// <param name="sizeHint">Expected payload size; the buffer grows if more is written.</param>
+    public static OutboundFrame Rent(int sizeHint = 256)
+    {
+        if (Pool.TryDequeue(out var frame))
+        {
+            Interlocked.Decrement(ref s_pooledCount);
+        }
+        else
+        {
+            frame = new OutboundFrame();
+        }
+
+        frame._buffer = ArrayPool<byte>.Shared.Rent(HeaderReserve + Math.Max(sizeHint, 16));
+        frame._written = 0;
+        frame._start = HeaderReserve;
+        frame._sealed = false;
+        frame.Opcode = WebSocketOpcode.Binary;
+        Volatile.Write(ref frame._refCount, 1);
+        return frame;
+    }
+
+    /// <summary>Writes the header (FIN set, no mask) in front of the payload; the frame is immutable afterwards.</summary>
+    /// <param name="opcode">Binary for data; Ping, Pong or Close for control frames (payload ≤ 125 bytes).</param>
+    /// <returns>This frame.</returns>
+    public OutboundFrame Seal(WebSocketOpcode opcode = WebSocketOpcode.Binary)
+    {
+        if (_sealed)
+        {
+            ThrowSealed();
+        }
+
+        if (((byte)opcode & 0x08) != 0 && _written > 125)
+        {
+            throw new InvalidOperationException("A control frame carries at most 125 payload bytes.");
+        }
+
+        Span<byte> reserve = _buffer.AsSpan(0, HeaderReserve);
+        byte b0 = (byte)(0x80 | (byte)opcode);
+        if (_written < 126)
+        {
+            _start = HeaderReserve - 2;
+            reserve[_start + 1] = (byte)_written;
+        }
+        else if (_written <= ushort.MaxValue)
+        {
+            _start = HeaderReserve - 4;
+            reserve[_start + 1] = 126;
+            BinaryPrimitives.WriteUInt16BigEndian(reserve[(_start + 2)..], (ushort)_written);
+        }
+        else
+        {
+            _start = 0;
+            reserve[1] = 127;
+            BinaryPrimitives.WriteUInt64BigEndian(reserve[2..], (ulong)_written);
+        }
+
+        reserve[_start] = b0;
+        Opcode = opcode;
+        _sealed = true;
+        return this;
+    }
+
+    /// <summary>Takes one more reference (for another queue). Throws if the frame was already released.</summary>
+    public void AddRef()
+    {
+        if (Interlocked.Increment(ref _refCount) <= 1)
+        {
+            ThrowReleased();
+        }
+    }
+
+    /// <summary>Gives back one reference; the last one returns the buffers to their pools.</summary>
+    public void Release()
+    {
+        int count = Interlocked.Decrement(ref _refCount);
+        if (count > 0)
+        {
+            return;
+        }
+
+        if (count < 0)
+        {
+            ThrowReleased();
+        }
+
+        byte[] buffer = _buffer;
+        _buffer = [];
+        _written = 0;
+        _sealed = false;
+        ArrayPool<byte>.Shared.Return(buffer);
+        if (Interlocked.Increment(ref s_pooledCount) <= MaxPooled)
+        {
+            Pool.Enqueue(this);
+        }
+        else
+        {
+            Interlocked.Decrement(ref s_pooledCount);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Advance(int count)
+    {
+        if (_sealed)
+        {
+            ThrowSealed();
+        }
+
+        if ((uint)count > (uint)(_buffer.Length - HeaderReserve - _written))
+        {
+            throw new ArgumentOutOfRangeException(nameof(count));
+        }
+
+        _written += count;
+    }
+
+    /// <inheritdoc />
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        EnsureCapacity(sizeHint);
+        return _buffer.AsMemory(HeaderReserve + _written);
+    }
+
+    /// <inheritdoc />
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        EnsureCapacity(sizeHint);
+        return _buffer.AsSpan(HeaderReserve + _written);
+    }
+
+    internal int RefCount => Volatile.Read(ref _refCount);
+
+    private void EnsureCapacity(int sizeHint)
+    {
+        if (_sealed)
+        {
+            ThrowSealed();
+        }
+
+        if (_refCount <= 0)
+        {
+            ThrowReleased();
+        }
+
+        int needed = Math.Max(sizeHint, 1);
+        int free = _buffer.Length - HeaderReserve - _written;
+        if (free >= needed)
+        {
+            return;
+        }
+
+        // Grow at least 2x so a payload written in small pieces costs O(log n) copies.
+        int newSize = (int)Math.Min(Array.MaxLength, Math.Max((long)_buffer.Length * 2, (long)HeaderReserve + _written + needed));
+        byte[] bigger = ArrayPool<byte>.Shared.Rent(newSize);
+        _buffer.AsSpan(0, HeaderReserve + _written).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = bigger;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowSealed() => throw new InvalidOperationException("The frame is sealed; it can no longer be written.");
+
+    [DoesNotReturn]
+    private static void ThrowNotSealed() => throw new InvalidOperationException("The frame is not sealed yet.");
+
+    [DoesNotReturn]
+    private static void ThrowReleased() => throw new InvalidOperationException("The frame was already released.");
+}

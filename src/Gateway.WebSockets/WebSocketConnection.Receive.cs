@@ -1,0 +1,301 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text.Unicode;
+using Gateway.WebSockets.Internal;
+
+namespace Gateway.WebSockets;
+
+public sealed partial class WebSocketConnection
+{
+    // Receive-loop state; touched by the receive loop only (and by RunAsync after it ended).
+    private byte[]? _fragmentBuffer;
+    private int _fragmentLength;
+    private bool _messageOpen;
+
+    /// <summary>What the receive loop does after a frame.</summary>
+    private enum FrameOutcome
+    {
+        Continue,
+        Stop,
+    }
+
+    /// <summary>
+    /// The only reader of the transport's input. Parses every complete frame of a read, then advances once: consumed
+    /// = end of the last whole frame, examined = end of the buffer, so an incomplete frame waits for more bytes
+    /// instead of spinning. Payload slices are used only before that AdvanceTo.
+    /// </summary>
+    private async Task ReceiveLoopAsync(IWebSocketMessageHandler handler)
+    {
+        var input = _transport.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            if (result.IsCanceled || IsAborted)
+            {
+                // Abort() cancelled the read; leave the bytes where they are.
+                input.AdvanceTo(result.Buffer.Start);
+                return;
+            }
+
+            Volatile.Write(ref _activity, 1);
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            var outcome = FrameOutcome.Continue;
+            while (true)
+            {
+                var remaining = buffer.Slice(consumed);
+                var status = FrameHeader.TryParse(remaining, out var header);
+                if (status == FrameHeaderStatus.Incomplete)
+                {
+                    break;
+                }
+
+                if (status == FrameHeaderStatus.InvalidLength)
+                {
+                    outcome = Fail(ProtocolError, "64-bit payload length with the top bit set");
+                    break;
+                }
+
+                var error = header.Validate();
+                if (error != FrameHeaderError.None)
+                {
+                    outcome = Fail(ProtocolError, FrameHeader.Describe(error));
+                    break;
+                }
+
+                if (!header.IsControl)
+                {
+                    // Decided from the header alone, before a byte of payload is buffered.
+                    outcome = CheckDataFrame(header);
+                    if (outcome == FrameOutcome.Stop)
+                    {
+                        break;
+                    }
+                }
+
+                long frameLength = header.HeaderLength + header.PayloadLength;
+                if (remaining.Length < frameLength)
+                {
+                    break;
+                }
+
+                var payload = remaining.Slice(header.HeaderLength, header.PayloadLength);
+
+                // In place: the whole frame is buffered and is consumed in this same step, so it is unmasked once.
+                Masking.Apply(payload, header.MaskKey, 0);
+                consumed = payload.End;
+
+                if (header.IsControl)
+                {
+                    outcome = OnControlFrame(header.Opcode, payload);
+                }
+                else
+                {
+                    outcome = await OnDataFrameAsync(handler, header.Fin, payload).ConfigureAwait(false);
+                }
+
+                if (outcome == FrameOutcome.Stop)
+                {
+                    break;
+                }
+            }
+
+            input.AdvanceTo(consumed, buffer.End);
+            if (outcome == FrameOutcome.Stop)
+            {
+                return;
+            }
+
+            if (result.IsCompleted)
+            {
+                // End of stream without a close frame: the peer is gone (1006 territory; nothing to record).
+                return;
+            }
+        }
+    }
+
+    private const ushort ProtocolError = 1002;
+    private const ushort UnsupportedData = 1003;
+    private const ushort InvalidPayload = 1007;
+    private const ushort MessageTooBig = 1009;
+    private const ushort InternalError = 1011;
+
+    private FrameOutcome CheckDataFrame(in FrameHeader header)
+    {
+        switch (header.Opcode)
+        {
+            case WebSocketOpcode.Text:
+                return Fail(UnsupportedData, "text frames are not supported");
+            case WebSocketOpcode.Continuation when !_messageOpen:
+                return Fail(ProtocolError, "continuation without a started message");
+            case WebSocketOpcode.Binary when _messageOpen:
+                return Fail(ProtocolError, "new message inside a fragmented message");
+        }
+
+        long total = (long)_fragmentLength + header.PayloadLength;
+        if (total > _options.MaxMessageBytes)
+        {
+            return Fail(MessageTooBig, "message too big");
+        }
+
+        return FrameOutcome.Continue;
+    }
+
+    private async ValueTask<FrameOutcome> OnDataFrameAsync(IWebSocketMessageHandler handler, bool fin,
+        ReadOnlySequence<byte> payload)
+    {
+        bool closing;
+        lock (_sync)
+        {
+            closing = _closeQueued;
+        }
+
+        if (fin && !_messageOpen)
+        {
+            // Single-frame message: hand over the pipe's own bytes, no copy. After we sent a close, data is dropped.
+            return closing ? FrameOutcome.Continue : await DeliverAsync(handler, payload).ConfigureAwait(false);
+        }
+
+        // A fragment: only fragmented messages are copied, into one pooled buffer sized as they grow.
+        _messageOpen = true;
+        AppendFragment(payload);
+        if (!fin)
+        {
+            return FrameOutcome.Continue;
+        }
+
+        _messageOpen = false;
+        var message = new ReadOnlySequence<byte>(_fragmentBuffer!, 0, _fragmentLength);
+        var outcome = closing ? FrameOutcome.Continue : await DeliverAsync(handler, message).ConfigureAwait(false);
+        ReturnFragmentBuffer();
+        return outcome;
+    }
+
+    private async ValueTask<FrameOutcome> DeliverAsync(IWebSocketMessageHandler handler, ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            var pending = handler.OnMessageAsync(this, payload);
+            if (!pending.IsCompletedSuccessfully)
+            {
+                await pending.ConfigureAwait(false);
+            }
+
+            return FrameOutcome.Continue;
+        }
+        catch (Exception ex)
+        {
+            _handlerError = ex;
+            return Fail(InternalError, "internal error");
+        }
+    }
+
+    private void AppendFragment(in ReadOnlySequence<byte> payload)
+    {
+        int needed = _fragmentLength + (int)payload.Length; // ≤ MaxMessageBytes, checked from the header
+        if (_fragmentBuffer is null || _fragmentBuffer.Length < needed)
+        {
+            // Double so a message in many small fragments costs O(log n) copies; never above the message limit.
+            int size = Math.Max(needed, Math.Min(Math.Max(4096, (_fragmentBuffer?.Length ?? 0) * 2), _options.MaxMessageBytes));
+            byte[] bigger = ArrayPool<byte>.Shared.Rent(size);
+            if (_fragmentBuffer is not null)
+            {
+                _fragmentBuffer.AsSpan(0, _fragmentLength).CopyTo(bigger);
+                ArrayPool<byte>.Shared.Return(_fragmentBuffer);
+            }
+
+            _fragmentBuffer = bigger;
+        }
+
+        payload.CopyTo(_fragmentBuffer.AsSpan(_fragmentLength));
+        _fragmentLength = needed;
+    }
+
+    private void ReturnFragmentBuffer()
+    {
+        // Returned after every fragmented message: an idle connection holds no reassembly buffer.
+        if (_fragmentBuffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_fragmentBuffer);
+            _fragmentBuffer = null;
+        }
+
+        _fragmentLength = 0;
+    }
+
+    private FrameOutcome OnControlFrame(WebSocketOpcode opcode, in ReadOnlySequence<byte> payload)
+    {
+        switch (opcode)
+        {
+            case WebSocketOpcode.Ping:
+                var pong = OutboundFrame.Rent((int)payload.Length);
+                payload.CopyTo(pong.GetSpan((int)payload.Length));
+                pong.Advance((int)payload.Length);
+                EnqueueControl(pong.Seal(WebSocketOpcode.Pong));
+                return FrameOutcome.Continue;
+            case WebSocketOpcode.Pong:
+                // Unsolicited pongs are allowed as heartbeats (§5.5.3); ours need no answer matched.
+                return FrameOutcome.Continue;
+            default:
+                return OnCloseFrame(payload);
+        }
+    }
+
+    private FrameOutcome OnCloseFrame(in ReadOnlySequence<byte> payload)
+    {
+        Span<byte> body = stackalloc byte[FrameHeader.MaxControlPayload];
+        int length = (int)payload.Length;
+        payload.CopyTo(body);
+        body = body[..length];
+
+        bool weStarted;
+        lock (_sync)
+        {
+            weStarted = _closeQueued;
+        }
+
+        if (weStarted)
+        {
+            // The peer's answer to our close (or a crossing close): the handshake is complete.
+            return FrameOutcome.Stop;
+        }
+
+        if (length == 1)
+        {
+            return Fail(ProtocolError, "close frame with a 1-byte payload");
+        }
+
+        if (length == 0)
+        {
+            // No code: record 1005 locally (it never goes on the wire) and echo an empty close.
+            TryStartClose(1005, null, OutboundFrame.Rent(0).Seal(WebSocketOpcode.Close));
+            return FrameOutcome.Stop;
+        }
+
+        ushort code = BinaryPrimitives.ReadUInt16BigEndian(body);
+        if (!CloseStatusRules.IsValidOnWire(code))
+        {
+            return Fail(ProtocolError, "invalid close code");
+        }
+
+        var reasonBytes = body[2..];
+        if (!Utf8.IsValid(reasonBytes))
+        {
+            return Fail(InvalidPayload, "close reason is not valid UTF-8");
+        }
+
+        // Echo the peer's code (RFC 6455 §5.5.1), then the transport closes once the echo is written.
+        var echo = OutboundFrame.Rent(length);
+        body.CopyTo(echo.GetSpan(length));
+        echo.Advance(length);
+        TryStartClose(code, DecodeReason(reasonBytes), echo.Seal(WebSocketOpcode.Close));
+        return FrameOutcome.Stop;
+    }
+
+    /// <summary>Fails the connection (RFC 6455 §7.1.7): send a close with <paramref name="code"/>, stop reading.</summary>
+    private FrameOutcome Fail(ushort code, string reason)
+    {
+        TryStartClose(code, reason, CreateCloseFrame(code, reason));
+        return FrameOutcome.Stop;
+    }
+}

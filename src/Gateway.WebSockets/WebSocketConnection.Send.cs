@@ -1,0 +1,171 @@
+using System.Buffers;
+namespace Gateway.WebSockets;
+
+public sealed partial class WebSocketConnection
+{
+    /// <summary>
+    /// Queues a sealed frame for sending. Thread-safe. On success takes one reference to <paramref name="frame"/>
+    /// (the writer loop releases it after the write). Returns false, taking no reference, when the queue is at
+    /// <see cref="WebSocketOptions.MaxOutboundFrames"/> or would pass <see cref="WebSocketOptions.MaxOutboundBytes"/>,
+    /// or when the connection is closing: the caller applies its slow-consumer policy (typically
+    /// <see cref="Close"/> with 4002).
+    /// </summary>
+    /// <param name="frame">A sealed frame.</param>
+    public bool TryEnqueue(OutboundFrame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        if (!frame.IsSealed)
+        {
+            throw new ArgumentException("Seal the frame before enqueuing it.", nameof(frame));
+        }
+
+        int length = frame.Length;
+        lock (_sync)
+        {
+            if (_closeQueued || IsAborted ||
+                _queuedFrames >= _options.MaxOutboundFrames ||
+                _queuedBytes + length > _options.MaxOutboundBytes)
+            {
+                return false;
+            }
+
+            frame.AddRef();
+            _queue.Enqueue(frame);
+            Interlocked.Increment(ref _queuedFrames);
+            Interlocked.Add(ref _queuedBytes, length);
+        }
+
+        _writerSignal.Set();
+        return true;
+    }
+
+    /// <summary>
+    /// Queues a control frame the protocol requires (a pong) past the bounds: it is at most 127 bytes and answers the
+    /// peer's own ping, so the peer controls how many there are only as fast as it sends pings we read. Transfers the
+    /// caller's reference. Dropped (released) once a close frame is queued: nothing may follow a close frame.
+    /// </summary>
+    private void EnqueueControl(OutboundFrame frame)
+    {
+        lock (_sync)
+        {
+            if (!_closeQueued && !IsAborted)
+            {
+                _queue.Enqueue(frame);
+                Interlocked.Increment(ref _queuedFrames);
+                Interlocked.Add(ref _queuedBytes, frame.Length);
+                frame = null!;
+            }
+        }
+
+        if (frame is null)
+        {
+            _writerSignal.Set();
+        }
+        else
+        {
+            frame.Release();
+        }
+    }
+
+    /// <summary>
+    /// The only writer of the transport's output. Waits for work, takes every frame queued so far in one swap, writes
+    /// them all into the pipe and flushes once per batch. Ends after writing a close frame, on abort, or when the
+    /// transport fails (which aborts the connection so the receive loop stops too).
+    /// </summary>
+    private async Task WriterLoopAsync()
+    {
+        var output = _transport.Output;
+        var batch = new Queue<OutboundFrame>();
+        bool failed = false;
+        try
+        {
+            while (!IsAborted)
+            {
+                await _writerSignal.WaitAsync().ConfigureAwait(false);
+                if (IsAborted)
+                {
+                    break;
+                }
+
+                // Swap the producers' queue with our empty one: one lock per batch, not per frame.
+                lock (_sync)
+                {
+                    (_queue, batch) = (batch, _queue);
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                bool wroteClose = false;
+                while (batch.TryDequeue(out var frame))
+                {
+                    int length = frame.Length;
+                    if (!wroteClose)
+                    {
+                        output.Write(frame.Memory.Span);
+                        wroteClose = frame.Opcode == WebSocketOpcode.Close;
+                    }
+
+                    Interlocked.Decrement(ref _queuedFrames);
+                    Interlocked.Add(ref _queuedBytes, -length);
+
+                    // Whoever dequeues a frame owns its release. The bytes were just copied into the pipe's buffer,
+                    // so this queue's reference ends here, before the flush (other connections may still hold theirs).
+                    frame.Release();
+                }
+
+                Volatile.Write(ref _activity, 1);
+                var flush = await output.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCanceled || flush.IsCompleted)
+                {
+                    failed = !flush.IsCanceled;
+                    break;
+                }
+
+                if (wroteClose)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception)
+        {
+            failed = true;
+        }
+        finally
+        {
+            ReleaseAll(batch);
+        }
+
+        if (failed)
+        {
+            Abort();
+        }
+    }
+
+    /// <summary>Releases what is still queued once both loops are over, so no pooled buffer leaks.</summary>
+    private void ReleaseQueued()
+    {
+        Queue<OutboundFrame> left;
+        lock (_sync)
+        {
+            left = _queue;
+            _queue = new Queue<OutboundFrame>();
+            _closeQueued = true;
+        }
+
+        ReleaseAll(left);
+    }
+
+    private void ReleaseAll(Queue<OutboundFrame> frames)
+    {
+        while (frames.TryDequeue(out var frame))
+        {
+            Interlocked.Decrement(ref _queuedFrames);
+            Interlocked.Add(ref _queuedBytes, -frame.Length);
+            frame.Release();
+        }
+    }
+}

@@ -1,0 +1,33 @@
+namespace Gateway.WebSockets;
+
+/// <summary>Limits and timers of one server-side WebSocket connection. Read once per connection; do not mutate while in use.</summary>
+public sealed class WebSocketOptions
+{
+    /// <summary>
+    /// Largest message, all fragments together (default 65536). A frame whose header announces more is refused with
+    /// close 1009 before its payload is buffered. A single-frame message is parsed straight from the transport's buffer,
+    /// so this must stay below the transport's read buffer limit (Kestrel sockets: 1 MiB by default).
+    /// </summary>
+    public int MaxMessageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Largest upgrade request, request line plus headers (default 8192). Over it the handshake answers HTTP 431.</summary>
+    public int MaxHandshakeBytes { get; set; } = 8 * 1024;
+
+    /// <summary>How long the whole upgrade request may take to arrive (default 10 s); after that the connection is dropped without an answer.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Bound on a close (default 5 s): from the moment a close starts, draining the send queue, sending the close frame
+    /// and waiting for the peer's close frame must all finish within it, else the connection is aborted.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The server sends a ping when nothing was sent or received for this long (default 30 s). <see cref="TimeSpan.Zero"/> disables it.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most frames waiting in the send queue (default 1024); <see cref="WebSocketConnection.TryEnqueue"/> refuses beyond it.</summary>
+    public int MaxOutboundFrames { get; set; } = 1024;
+
+    /// <summary>Most bytes waiting in the send queue (default 1 MiB); <see cref="WebSocketConnection.TryEnqueue"/> refuses beyond it.</summary>
+    public long MaxOutboundBytes { get; set; } = 1024 * 1024;
+}
