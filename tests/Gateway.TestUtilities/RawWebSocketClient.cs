@@ -47,7 +47,7 @@ public sealed class RawWebSocketClient : IAsyncDisposable
 
     private readonly TcpClient _tcp;
     private readonly NetworkStream _stream;
-    private readonly byte[] _buffer = new byte[64 * 1024];
+    private byte[] _buffer = new byte[64 * 1024];
     private int _start;
     private int _end;
 
@@ -56,6 +56,9 @@ public sealed class RawWebSocketClient : IAsyncDisposable
         _tcp = tcp;
         _stream = tcp.GetStream();
     }
+
+    /// <summary>Largest frame payload <see cref="ReadFrameAsync"/> accepts (16 MiB).</summary>
+    public const int MaxFrameBytes = 16 * 1024 * 1024;
 
     /// <summary>The key sent by <see cref="HandshakeAsync"/> (fixed, so tests are repeatable).</summary>
     public const string DefaultKey = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -228,7 +231,7 @@ public sealed class RawWebSocketClient : IAsyncDisposable
             2 => BinaryPrimitives.ReadUInt16BigEndian(_buffer.AsSpan(_start + 2)),
             _ => BinaryPrimitives.ReadUInt64BigEndian(_buffer.AsSpan(_start + 2)),
         };
-        if (length > (ulong)(_buffer.Length - 14))
+        if (length > MaxFrameBytes)
         {
             throw new InvalidDataException($"Frame of {length} bytes is larger than this client reads.");
         }
@@ -344,6 +347,11 @@ public sealed class RawWebSocketClient : IAsyncDisposable
             Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
             _end -= _start;
             _start = 0;
+        }
+
+        if (count > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(count, _buffer.Length * 2));
         }
 
         while (_end < count)
