@@ -192,7 +192,7 @@ public sealed class RocksDbChatStore : IChatStore
     }
 
     /// <inheritdoc />
-    /// <remarks>Sorted by user id (ordinal UTF-8 byte order).</remarks>
+    /// <remarks>In key order: shorter ids first (the length byte leads), then bytewise. Callers needing another order sort.</remarks>
     public ValueTask<IReadOnlyList<string>> GetMembersAsync(string tenantId, string chatId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -207,7 +207,8 @@ public sealed class RocksDbChatStore : IChatStore
         }
     }
 
-    /// <summary>The chats <paramref name="userId"/> is a member of (from the reverse index), sorted by chat id.</summary>
+    /// <summary>The chats <paramref name="userId"/> is a member of (from the reverse index), in key order like
+    /// <see cref="GetMembersAsync"/>.</summary>
     public ValueTask<IReadOnlyList<string>> GetChatsOfUserAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
