@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Gateway.Domain.Internal;
+using Gateway.Domain.Ports;
 using Gateway.Protocol;
 
 namespace Gateway.Domain;
@@ -9,6 +11,7 @@ public sealed partial class LocalWriteService
     private const string StoreFailedMessage = "the store could not commit; retry with the same clientMessageId";
     private const string NotMemberMessage = "the sender is not a member of the chat";
     private const string ConflictMessage = "clientMessageId was already used by this sender in another chat";
+    private const string InternalMessage = "internal error in the write service; retry with the same clientMessageId";
 
     private readonly int _maxBatchSize;
 
@@ -37,13 +40,14 @@ public sealed partial class LocalWriteService
             {
                 await ProcessBatchAsync().ConfigureAwait(false);
             }
-            catch (Exception ex)
+            catch (Exception)
             {
                 // A bug, not a store failure (those are handled per segment). Never leave a caller hanging, and
-                // forget cached chats so that the next batch starts again from what the store holds.
+                // forget cached chats so that the next batch starts again from what the store holds. Commands that
+                // already completed keep their result (Complete ignores a second one).
                 foreach (var command in _batch)
                 {
-                    command.CompleteFailed(ErrorCode.Internal, ex.Message);
+                    command.CompleteFailed(ErrorCode.Internal, InternalMessage);
                 }
 
                 _chats.Clear();
@@ -82,7 +86,11 @@ public sealed partial class LocalWriteService
             {
                 try
                 {
-                    await PrepareSendAsync(send, now).ConfigureAwait(false);
+                    var prepare = PrepareSend(send, now);
+                    if (!prepare.IsCompletedSuccessfully)
+                    {
+                        await prepare.ConfigureAwait(false);
+                    }
                 }
                 catch (Exception)
                 {
@@ -101,8 +109,37 @@ public sealed partial class LocalWriteService
         await CommitSegmentAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Decides one send: rejected, duplicate, or accepted into the segment with the next seq.</summary>
-    private async ValueTask PrepareSendAsync(SendCommand send, long now)
+    /// <summary>
+    /// Decides one send: rejected, duplicate, or accepted into the segment with the next seq. Synchronous when the
+    /// chat is cached with its head and the store answers the idempotency lookup synchronously (RocksDB always
+    /// does), so the steady state runs no per-command async state machine; the async paths are for a chat's first
+    /// use and for stores that really are asynchronous.
+    /// </summary>
+    private ValueTask PrepareSend(SendCommand send, long now)
+    {
+        var m = send.Message;
+        if (!_chats.TryGetValue(new ChatKey(m.TenantId, m.ChatId), out var chat) || !chat.HeadLoaded)
+        {
+            return PrepareFirstUseAsync(send, now);
+        }
+
+        if (!Authorize(send, chat) || IsBatchDuplicate(send))
+        {
+            return default;
+        }
+
+        var lookup = _store.GetIdempotencyAsync(m.TenantId, m.SenderId, m.ClientMessageId, CancellationToken.None);
+        if (!lookup.IsCompletedSuccessfully)
+        {
+            return AcceptAfterLookupAsync(send, now, chat, lookup);
+        }
+
+        Accept(send, now, chat, lookup.Result);
+        return default;
+    }
+
+    /// <summary>The first send to a chat since start (or since a failed commit): load members and head first.</summary>
+    private async ValueTask PrepareFirstUseAsync(SendCommand send, long now)
     {
         var m = send.Message;
         var chatKey = new ChatKey(m.TenantId, m.ChatId);
@@ -111,31 +148,70 @@ public sealed partial class LocalWriteService
             chat = await LoadChatAsync(chatKey, CancellationToken.None).ConfigureAwait(false);
         }
 
+        if (!Authorize(send, chat))
+        {
+            return;
+        }
+
+        if (!chat.HeadLoaded)
+        {
+            chat.Head = await _store.GetHeadAsync(m.TenantId, m.ChatId, CancellationToken.None).ConfigureAwait(false);
+            chat.HeadLoaded = true;
+        }
+
+        if (IsBatchDuplicate(send))
+        {
+            return;
+        }
+
+        var record = await _store.GetIdempotencyAsync(m.TenantId, m.SenderId, m.ClientMessageId, CancellationToken.None).ConfigureAwait(false);
+        Accept(send, now, chat, record);
+    }
+
+    private async ValueTask AcceptAfterLookupAsync(SendCommand send, long now, ChatState chat, ValueTask<IdempotencyRecord?> lookup) =>
+        Accept(send, now, chat, await lookup.ConfigureAwait(false));
+
+    /// <summary>Fails the send with <see cref="ErrorCode.NotMember"/> unless its sender is a member of an existing chat.</summary>
+    private static bool Authorize(SendCommand send, [NotNullWhen(true)] ChatState? chat)
+    {
         // Unknown chat and non-member are the same answer, so ids cannot be probed.
-        if (chat is null || !chat.Members.Contains(m.SenderId))
+        if (chat is null || !chat.Members.Contains(send.Message.SenderId))
         {
             send.CompleteFailed(ErrorCode.NotMember, NotMemberMessage);
-            return;
+            return false;
         }
 
-        var idempotencyKey = new IdempotencyKey(m.TenantId, m.SenderId, m.ClientMessageId);
-        if (_batchKeys.TryGetValue(idempotencyKey, out var original))
+        return true;
+    }
+
+    /// <summary>
+    /// True (and the send is settled) when its idempotency key is already used in this segment: a duplicate of
+    /// that send, answered once it commits, or a conflict when the chat differs.
+    /// </summary>
+    private bool IsBatchDuplicate(SendCommand send)
+    {
+        var m = send.Message;
+        if (!_batchKeys.TryGetValue(new IdempotencyKey(m.TenantId, m.SenderId, m.ClientMessageId), out var original))
         {
-            // The same key twice in one segment: the second is a duplicate of the first once that one commits.
-            if (string.Equals(_messages[original].ChatId, m.ChatId, StringComparison.Ordinal))
-            {
-                _inBatchDuplicates.Add((send, original));
-            }
-            else
-            {
-                send.CompleteFailed(ErrorCode.IdempotencyConflict, ConflictMessage);
-            }
-
-            return;
+            return false;
         }
 
-        var lookup = _store.GetIdempotencyAsync(m.TenantId, m.SenderId, m.ClientMessageId, CancellationToken.None);
-        var record = lookup.IsCompletedSuccessfully ? lookup.Result : await lookup.ConfigureAwait(false);
+        if (string.Equals(_messages[original].ChatId, m.ChatId, StringComparison.Ordinal))
+        {
+            _inBatchDuplicates.Add((send, original));
+        }
+        else
+        {
+            send.CompleteFailed(ErrorCode.IdempotencyConflict, ConflictMessage);
+        }
+
+        return true;
+    }
+
+    /// <summary>Answers a send whose key is already durable, or assigns the next seq and adds it to the segment.</summary>
+    private void Accept(SendCommand send, long now, ChatState chat, IdempotencyRecord? record)
+    {
+        var m = send.Message;
         if (record is not null)
         {
             // Already durable: answer at once with the original coordinates.
@@ -151,13 +227,6 @@ public sealed partial class LocalWriteService
             return;
         }
 
-        if (!chat.HeadLoaded)
-        {
-            var head = _store.GetHeadAsync(m.TenantId, m.ChatId, CancellationToken.None);
-            chat.Head = head.IsCompletedSuccessfully ? head.Result : await head.ConfigureAwait(false);
-            chat.HeadLoaded = true;
-        }
-
         // Dense: the loop is the only writer of this chat, so head + 1 is free. Rolled back on a failed commit.
         chat.Head++;
         var message = new ChatMessage(
@@ -171,7 +240,7 @@ public sealed partial class LocalWriteService
             send.Content,
             m.ExpiresAt,
             m.ClientMessageId);
-        _batchKeys.Add(idempotencyKey, _messages.Count);
+        _batchKeys.Add(new IdempotencyKey(m.TenantId, m.SenderId, m.ClientMessageId), _messages.Count);
         _messages.Add(message);
         _accepted.Add(send);
     }
@@ -221,7 +290,7 @@ public sealed partial class LocalWriteService
         for (var i = 0; i < _messages.Count; i++)
         {
             var message = _messages[i];
-            await PublishAsync(new EventEnvelope(
+            var publish = Publish(new EventEnvelope(
                 NewEventId(),
                 EventTypes.MessageCreated,
                 message.SentAt,
@@ -229,7 +298,11 @@ public sealed partial class LocalWriteService
                 _accepted[i].Message.TraceId,
                 message.TenantId,
                 message.ChatId,
-                new MessageCreated(message))).ConfigureAwait(false);
+                new MessageCreated(message)));
+            if (!publish.IsCompletedSuccessfully)
+            {
+                await publish.ConfigureAwait(false);
+            }
         }
 
         for (var i = 0; i < _messages.Count; i++)
@@ -324,7 +397,7 @@ public sealed partial class LocalWriteService
 
         foreach (var user in added)
         {
-            await PublishAsync(new EventEnvelope(
+            await Publish(new EventEnvelope(
                 NewEventId(), EventTypes.MemberAdded, now, EventTypes.SchemaVersion, null, key.TenantId, key.ChatId, new MemberAdded(user))).ConfigureAwait(false);
         }
 
@@ -342,26 +415,52 @@ public sealed partial class LocalWriteService
 
         await _store.RemoveMemberAsync(key.TenantId, key.ChatId, user, CancellationToken.None).ConfigureAwait(false);
         chat.Members = chat.Members.Remove(user);
-        await PublishAsync(new EventEnvelope(
+        await Publish(new EventEnvelope(
             NewEventId(), EventTypes.MemberRemoved, NowMs(), EventTypes.SchemaVersion, null, key.TenantId, key.ChatId, new MemberRemoved(user))).ConfigureAwait(false);
         command.Complete(AdminResult.Ok);
     }
 
-    /// <summary>Publishes after the change is durable. A bus failure cannot undo the commit: it is reported, and
-    /// subscribers repair the gap from the store by seq.</summary>
-    private async ValueTask PublishAsync(EventEnvelope envelope)
+    /// <summary>
+    /// Publishes after the change is durable; synchronous when the bus is (the in-process bus always is). A bus
+    /// failure cannot undo the commit: it is reported, and subscribers repair the gap from the store by seq.
+    /// </summary>
+    private ValueTask Publish(EventEnvelope envelope)
     {
+        ValueTask publish;
         try
         {
-            var publish = _bus.PublishAsync(envelope, CancellationToken.None);
-            if (!publish.IsCompletedSuccessfully)
-            {
-                await publish.ConfigureAwait(false);
-            }
+            publish = _bus.PublishAsync(envelope, CancellationToken.None);
         }
         catch (Exception ex)
         {
+            ReportPublishError(envelope, ex);
+            return default;
+        }
+
+        return publish.IsCompletedSuccessfully ? default : AwaitPublishAsync(publish, envelope);
+    }
+
+    private async ValueTask AwaitPublishAsync(ValueTask publish, EventEnvelope envelope)
+    {
+        try
+        {
+            await publish.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ReportPublishError(envelope, ex);
+        }
+    }
+
+    private void ReportPublishError(EventEnvelope envelope, Exception ex)
+    {
+        try
+        {
             _onPublishError?.Invoke(envelope, ex);
+        }
+        catch (Exception)
+        {
+            // The error sink failed too. The change is committed regardless; the loop must not fail its callers for it.
         }
     }
 
