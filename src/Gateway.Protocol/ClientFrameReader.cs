@@ -28,7 +28,8 @@ public static class ClientFrameReader
     /// <summary>Reads one client frame from a whole WebSocket message payload.</summary>
     /// <param name="payload">The message payload; the frame's slices point into it.</param>
     /// <param name="frame">The frame; meaningful when the result is <see cref="ReadStatus.Ok"/>. For other
-    /// results its <see cref="ClientFrame.Type"/> and <see cref="ClientFrame.RequestId"/> are set when they could be read.</param>
+    /// results its <see cref="ClientFrame.Type"/> and <see cref="ClientFrame.RequestId"/> are set when they could be read
+    /// (Type is 0 for a tag above 255).</param>
     public static ReadStatus TryRead(in ReadOnlySequence<byte> payload, out ClientFrame frame)
     {
         frame = default;
@@ -55,7 +56,9 @@ public static class ClientFrameReader
             return ReadStatus.Malformed;
         }
 
-        var type = (FrameType)tag;
+        // FrameType is a byte: a plain cast would alias tag 257 to Subscribe (257 mod 256 = 1). Tags that do not
+        // fit are unknown; they keep Type 0, which no frame uses.
+        var type = tag <= byte.MaxValue ? (FrameType)tag : default;
         uint requestId = 0;
         try
         {
