@@ -51,7 +51,7 @@ public static class ClientFrameReader
 
             tag = reader.ReadUInt32();
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException)
+        catch (Exception e) when (IsBadInput(e))
         {
             return ReadStatus.Malformed;
         }
@@ -95,12 +95,21 @@ public static class ClientFrameReader
 
             return ReadStatus.Ok;
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (IsBadInput(e))
         {
             frame = new ClientFrame { Type = type, RequestId = requestId };
             return ReadStatus.Invalid;
         }
     }
+
+    /// <summary>
+    /// The exceptions <see cref="MessagePackReader"/> (and <see cref="ThrowTooDeep"/>) raise for bad input. Besides
+    /// the documented two, <c>Skip</c> over a str32/bin32 header announcing ~4 GiB throws
+    /// <see cref="ArgumentOutOfRangeException"/> from its internal SequenceReader instead of EndOfStreamException.
+    /// </summary>
+    internal static bool IsBadInput(Exception e) =>
+        e is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException
+            or ArgumentOutOfRangeException;
 
     private static ReadStatus ReadItems(ref MessagePackReader reader, int count, int minCount, FrameType type, uint requestId, out ClientFrame frame)
     {

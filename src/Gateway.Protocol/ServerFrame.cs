@@ -63,7 +63,7 @@ public abstract record ServerFrame
 
             return r.End ? frame : throw new FormatException("Trailing bytes after the frame.");
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (ClientFrameReader.IsBadInput(e))
         {
             throw new FormatException("Malformed server frame: " + e.Message, e);
         }
