@@ -28,7 +28,8 @@ public static class ClientFrameReader
     /// <summary>Reads one client frame from a whole WebSocket message payload.</summary>
     /// <param name="payload">The message payload; the frame's slices point into it.</param>
     /// <param name="frame">The frame; meaningful when the result is <see cref="ReadStatus.Ok"/>. For other
-    /// results its <see cref="ClientFrame.Type"/> and <see cref="ClientFrame.RequestId"/> are set when they could be read.</param>
+    /// results its <see cref="ClientFrame.Type"/> and <see cref="ClientFrame.RequestId"/> are set when they could be read
+    /// (Type is 0 for a tag above 255).</param>
     public static ReadStatus TryRead(in ReadOnlySequence<byte> payload, out ClientFrame frame)
     {
         frame = default;
@@ -50,12 +51,14 @@ public static class ClientFrameReader
 
             tag = reader.ReadUInt32();
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException)
+        catch (Exception e) when (IsBadInput(e))
         {
             return ReadStatus.Malformed;
         }
 
-        var type = (FrameType)tag;
+        // FrameType is a byte: a plain cast would alias tag 257 to Subscribe (257 mod 256 = 1). Tags that do not
+        // fit are unknown; they keep Type 0, which no frame uses.
+        var type = tag <= byte.MaxValue ? (FrameType)tag : default;
         uint requestId = 0;
         try
         {
@@ -92,12 +95,21 @@ public static class ClientFrameReader
 
             return ReadStatus.Ok;
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (IsBadInput(e))
         {
             frame = new ClientFrame { Type = type, RequestId = requestId };
             return ReadStatus.Invalid;
         }
     }
+
+    /// <summary>
+    /// The exceptions <see cref="MessagePackReader"/> (and <see cref="ThrowTooDeep"/>) raise for bad input. Besides
+    /// the documented two, <c>Skip</c> over a str32/bin32 header announcing ~4 GiB throws
+    /// <see cref="ArgumentOutOfRangeException"/> from its internal SequenceReader instead of EndOfStreamException.
+    /// </summary>
+    internal static bool IsBadInput(Exception e) =>
+        e is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException
+            or ArgumentOutOfRangeException;
 
     private static ReadStatus ReadItems(ref MessagePackReader reader, int count, int minCount, FrameType type, uint requestId, out ClientFrame frame)
     {

@@ -23,7 +23,20 @@ public abstract record ServerFrame
         {
             var r = new MessagePackReader(payload);
             var count = r.ReadArrayHeader();
-            var type = (FrameType)r.ReadUInt32();
+            var tag = r.ReadUInt32();
+            if (tag > byte.MaxValue)
+            {
+                // FrameType is a byte: a plain cast would alias tag 289 to Subscribed (289 mod 256 = 33).
+                return null;
+            }
+
+            var type = (FrameType)tag;
+            if (count < FieldCount(type))
+            {
+                // Without this check the reads below would take the fields from whatever follows a short array.
+                throw new FormatException($"Frame type {tag} needs {FieldCount(type)} elements, got {count}.");
+            }
+
             ServerFrame? frame = type switch
             {
                 FrameType.Hello => new HelloFrame(r.ReadUInt32(), Str(ref r), Str(ref r), Str(ref r), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32(), r.ReadInt64()),
@@ -50,7 +63,7 @@ public abstract record ServerFrame
 
             return r.End ? frame : throw new FormatException("Trailing bytes after the frame.");
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (ClientFrameReader.IsBadInput(e))
         {
             throw new FormatException("Malformed server frame: " + e.Message, e);
         }
@@ -80,6 +93,11 @@ public abstract record ServerFrame
         for (var i = 0; i < n; i++)
         {
             var m = r.ReadArrayHeader();
+            if (m < 3)
+            {
+                throw new FormatException("A Subscribed result needs 3 elements.");
+            }
+
             results[i] = new SubscribeResult(Str(ref r), (ErrorCode)r.ReadUInt16(), r.ReadUInt64());
             for (var j = 3; j < m; j++)
             {
@@ -99,6 +117,11 @@ public abstract record ServerFrame
         for (var i = 0; i < n; i++)
         {
             var m = r.ReadArrayHeader();
+            if (m < 7)
+            {
+                throw new FormatException("A HistoryPage message needs 7 elements.");
+            }
+
             messages[i] = ReadMessageBody(ref r);
             for (var j = 7; j < m; j++)
             {

@@ -9,7 +9,9 @@ public interface IChatStore : IMessageHistory, IDisposable
     /// <summary>The idempotency record for (tenant, sender, clientMessageId), or null.</summary>
     ValueTask<IdempotencyRecord?> GetIdempotencyAsync(string tenantId, string senderId, string clientMessageId, CancellationToken cancellationToken = default);
 
-    /// <summary>Commits messages (with their idempotency records and the new chat heads) in one atomic, synced batch.</summary>
+    /// <summary>Commits messages (with their idempotency records and the new chat heads) in one atomic, synced batch.
+    /// Each chat's messages must continue its stored head densely, in list order; otherwise nothing is written and
+    /// the call throws. The list is read only during the call and not kept.</summary>
     ValueTask AppendAsync(IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken = default);
 
     /// <summary>All members of a chat; empty when the chat does not exist.</summary>

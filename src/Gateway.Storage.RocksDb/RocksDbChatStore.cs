@@ -1,0 +1,512 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using Gateway.Domain;
+using Gateway.Domain.Ports;
+using Gateway.Storage.RocksDb.Internal;
+using RocksDbSharp;
+
+namespace Gateway.Storage.RocksDb;
+
+/// <summary>
+/// <see cref="IChatStore"/> on an embedded RocksDB: one database, the default column family, binary big-endian keys
+/// laid out as <c>kind | tenant | chat | …</c> with length-prefixed components (see <c>Internal/Keys.cs</c> for what
+/// each key holds).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Durability: every write method builds ONE <see cref="WriteBatch"/> and writes it with <c>sync = true</c>, so the
+/// WAL is fsynced before the method returns. A batch is atomic: a crash leaves all of it or none of it. This is
+/// what lets the write service say "acknowledged means durable".
+/// </para>
+/// <para>
+/// Thread safety: reads run concurrently from any thread. Writes are serialized by a lock (they are read-modify-write
+/// on heads and membership rows), which costs nothing in embedded mode where one commit loop is the only writer.
+/// All methods complete synchronously; the <see cref="ValueTask"/> shape is the port's.
+/// </para>
+/// <para>
+/// <see cref="Dispose"/> waits for calls in progress, then closes the database; later calls throw
+/// <see cref="ObjectDisposedException"/>.
+/// </para>
+/// </remarks>
+public sealed class RocksDbChatStore : IChatStore
+{
+    private readonly RocksDbSharp.RocksDb _db;
+    private readonly WriteOptions _syncWrite = new WriteOptions().SetSync(true);
+    private readonly TimeProvider _time;
+    private readonly Lock _writeLock = new();
+
+    // Guarded by _writeLock: reused so that a commit allocates only what RocksDB copies out of them.
+    private readonly ArrayBufferWriter<byte> _valueBuffer = new(4096);
+    private readonly Dictionary<(string TenantId, string ChatId), ulong> _batchHeads = [];
+
+    private int _active;
+    private int _disposed;
+
+    /// <summary>Opens (creating if missing) the database in <paramref name="path"/>.</summary>
+    /// <param name="path">Directory of the database.</param>
+    /// <param name="options">Tuning; defaults when null.</param>
+    /// <param name="timeProvider">Clock used to leave expired messages out of reads; <see cref="TimeProvider.System"/> when null.</param>
+    public RocksDbChatStore(string path, RocksDbChatStoreOptions? options = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= new RocksDbChatStoreOptions();
+        ArgumentOutOfRangeException.ThrowIfNegative(options.BlockCacheBytes);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.BloomBitsPerKey);
+        _time = timeProvider ?? TimeProvider.System;
+
+        var table = new BlockBasedTableOptions()
+            .SetBlockCache(Cache.CreateLru((ulong)options.BlockCacheBytes))
+            .SetWholeKeyFiltering(true);
+        if (options.BloomBitsPerKey > 0)
+        {
+            // Full (not the legacy block-based) filter.
+            table.SetFilterPolicy(BloomFilterPolicy.Create(options.BloomBitsPerKey, false));
+        }
+
+        var dbOptions = new DbOptions()
+            .SetCreateIfMissing(true)
+            .SetBlockBasedTableFactory(table);
+        Directory.CreateDirectory(path);
+        _db = RocksDbSharp.RocksDb.Open(dbOptions, path);
+        Path = path;
+    }
+
+    /// <summary>The database directory.</summary>
+    public string Path { get; }
+
+    /// <inheritdoc />
+    public ValueTask<ulong> GetHeadAsync(string tenantId, string chatId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            return new ValueTask<ulong>(ReadHead(tenantId, chatId));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ChatMessage>> ReadAfterAsync(string tenantId, string chatId, ulong afterSeq, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (limit == 0 || afterSeq == ulong.MaxValue)
+        {
+            return new ValueTask<IReadOnlyList<ChatMessage>>(Array.Empty<ChatMessage>());
+        }
+
+        Enter();
+        try
+        {
+            return new ValueTask<IReadOnlyList<ChatMessage>>(ScanMessages(tenantId, chatId, afterSeq + 1, ascending: true, limit));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ChatMessage>> ReadBeforeAsync(string tenantId, string chatId, ulong beforeSeq, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (limit == 0 || beforeSeq == 1)
+        {
+            return new ValueTask<IReadOnlyList<ChatMessage>>(Array.Empty<ChatMessage>());
+        }
+
+        Enter();
+        try
+        {
+            // beforeSeq 0 means "from the newest": start at the largest possible seq.
+            var start = beforeSeq == 0 ? ulong.MaxValue : beforeSeq - 1;
+            return new ValueTask<IReadOnlyList<ChatMessage>>(ScanMessages(tenantId, chatId, start, ascending: false, limit));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IdempotencyRecord?> GetIdempotencyAsync(string tenantId, string senderId, string clientMessageId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+            var length = Keys.Write(key, Keys.Idempotency, tenantId, senderId, clientMessageId);
+            var value = _db.Get(key[..length]);
+            return new ValueTask<IdempotencyRecord?>(value is null ? null : Values.ReadIdempotency(value));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Writes each message, its idempotency record and each touched chat's new head in one synced batch. The seqs
+    /// must continue each chat's stored head densely (head + 1, head + 2, …, in list order); anything else throws
+    /// <see cref="InvalidOperationException"/> and writes nothing, because a hole or an overwrite would break the
+    /// guarantees every reader relies on.
+    /// </remarks>
+    public ValueTask AppendAsync(IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (messages.Count == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        Enter();
+        try
+        {
+            lock (_writeLock)
+            {
+                try
+                {
+                    AppendLocked(messages);
+                }
+                finally
+                {
+                    _batchHeads.Clear();
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>In key order: shorter ids first (the length byte leads), then bytewise. Callers needing another order sort.</remarks>
+    public ValueTask<IReadOnlyList<string>> GetMembersAsync(string tenantId, string chatId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            return new ValueTask<IReadOnlyList<string>>(ScanLastComponents(Keys.Member, tenantId, chatId));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>The chats <paramref name="userId"/> is a member of (from the reverse index), in key order like
+    /// <see cref="GetMembersAsync"/>.</summary>
+    public ValueTask<IReadOnlyList<string>> GetChatsOfUserAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            return new ValueTask<IReadOnlyList<string>>(ScanLastComponents(Keys.UserChat, tenantId, userId));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ChatExistsAsync(string tenantId, string chatId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+            var length = Keys.Write(key, Keys.ChatMarker, tenantId, chatId);
+            return new ValueTask<bool>(_db.HasKey(key[..length]));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Members already present keep their original joinedAt; the chat keeps its original createdAt.</remarks>
+    public ValueTask AddMembersAsync(string tenantId, string chatId, IReadOnlyCollection<string> userIds, long joinedAt, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(userIds);
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            lock (_writeLock)
+            {
+                Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+                using var batch = new WriteBatch();
+                var length = Keys.Write(key, Keys.ChatMarker, tenantId, chatId);
+                if (!_db.HasKey(key[..length]))
+                {
+                    batch.Put(key[..length], Timestamp(joinedAt));
+                }
+
+                foreach (var userId in userIds)
+                {
+                    length = Keys.Write(key, Keys.Member, tenantId, chatId, userId);
+                    if (_db.HasKey(key[..length]))
+                    {
+                        continue;
+                    }
+
+                    batch.Put(key[..length], Timestamp(joinedAt));
+                    length = Keys.Write(key, Keys.UserChat, tenantId, userId, chatId);
+                    batch.Put(key[..length], Timestamp(joinedAt));
+                }
+
+                if (batch.Count() > 0)
+                {
+                    _db.Write(batch, _syncWrite);
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RemoveMemberAsync(string tenantId, string chatId, string userId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            lock (_writeLock)
+            {
+                Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+                var length = Keys.Write(key, Keys.Member, tenantId, chatId, userId);
+                if (!_db.HasKey(key[..length]))
+                {
+                    return new ValueTask<bool>(false);
+                }
+
+                using var batch = new WriteBatch();
+                batch.Delete(key[..length]);
+                length = Keys.Write(key, Keys.UserChat, tenantId, userId, chatId);
+                batch.Delete(key[..length]);
+                _db.Write(batch, _syncWrite);
+                return new ValueTask<bool>(true);
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Waits for calls in progress, then closes the database.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Calls that passed Enter before the flag was set finish first; new ones are refused by Enter.
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _active) != 0)
+        {
+            spin.SpinOnce();
+        }
+
+        _db.Dispose();
+    }
+
+    private void AppendLocked(IReadOnlyList<ChatMessage> messages)
+    {
+        Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+        using var batch = new WriteBatch();
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var message = messages[i];
+            ArgumentNullException.ThrowIfNull(message);
+            var chat = (message.TenantId, message.ChatId);
+            if (!_batchHeads.TryGetValue(chat, out var head))
+            {
+                head = ReadHead(message.TenantId, message.ChatId);
+            }
+
+            if (message.Seq != head + 1)
+            {
+                ThrowNotDense(message, head);
+            }
+
+            _batchHeads[chat] = message.Seq;
+
+            var length = Keys.WriteMessage(key, message.TenantId, message.ChatId, message.Seq);
+            _valueBuffer.ResetWrittenCount();
+            Values.WriteMessage(_valueBuffer, message);
+            batch.Put(key[..length], _valueBuffer.WrittenSpan);
+
+            length = Keys.Write(key, Keys.Idempotency, message.TenantId, message.SenderId, message.ClientMessageId);
+            _valueBuffer.ResetWrittenCount();
+            Values.WriteIdempotency(_valueBuffer, message);
+            batch.Put(key[..length], _valueBuffer.WrittenSpan);
+        }
+
+        Span<byte> headValue = stackalloc byte[sizeof(ulong)];
+        foreach (var ((tenantId, chatId), head) in _batchHeads)
+        {
+            var length = Keys.Write(key, Keys.Head, tenantId, chatId);
+            BinaryPrimitives.WriteUInt64BigEndian(headValue, head);
+            batch.Put(key[..length], headValue);
+        }
+
+        _db.Write(batch, _syncWrite);
+    }
+
+    private ulong ReadHead(string tenantId, string chatId)
+    {
+        Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+        var length = Keys.Write(key, Keys.Head, tenantId, chatId);
+        Span<byte> value = stackalloc byte[sizeof(ulong)];
+        return _db.GetFixedSizeValue(key[..length], value) ? BinaryPrimitives.ReadUInt64BigEndian(value) : 0;
+    }
+
+    private ReadOnlySpan<byte> Timestamp(long unixMs)
+    {
+        _valueBuffer.ResetWrittenCount();
+        Values.WriteTimestamp(_valueBuffer, unixMs);
+        return _valueBuffer.WrittenSpan;
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="limit"/> live messages of one chat starting at <paramref name="startSeq"/>
+    /// (inclusive), ascending or descending. The iterator is bounded to the chat's prefix with RocksDB's iterate
+    /// bounds, so it stops at the chat's edge without reading the neighbour's keys.
+    /// </summary>
+    private unsafe List<ChatMessage> ScanMessages(string tenantId, string chatId, ulong startSeq, bool ascending, int limit)
+    {
+        Span<byte> lower = stackalloc byte[Keys.MaxKeyBytes];
+        Span<byte> upper = stackalloc byte[Keys.MaxKeyBytes];
+        Span<byte> start = stackalloc byte[Keys.MaxKeyBytes];
+        var prefixLength = Keys.Write(lower, Keys.Message, tenantId, chatId);
+        lower[..prefixLength].CopyTo(upper);
+        var upperLength = Keys.PrefixSuccessor(upper[..prefixLength]);
+        var startLength = Keys.WriteMessage(start, tenantId, chatId, startSeq);
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var result = new List<ChatMessage>(Math.Min(limit, 64));
+        fixed (byte* lowerPtr = lower)
+        fixed (byte* upperPtr = upper)
+        {
+            // The bounds point into this stack frame; the native side keeps only the pointers, and the iterator
+            // that uses them is disposed before the frame ends.
+            var readOptions = new ReadOptions()
+                .SetIterateLowerBound(lowerPtr, (ulong)prefixLength)
+                .SetIterateUpperBound(upperPtr, (ulong)upperLength);
+            using var iterator = _db.NewIterator(null, readOptions);
+            if (ascending)
+            {
+                iterator.Seek(start[..startLength]);
+            }
+            else
+            {
+                iterator.SeekForPrev(start[..startLength]);
+            }
+
+            while (iterator.Valid() && result.Count < limit)
+            {
+                var key = iterator.GetKeySpan();
+                if (key.Length != prefixLength + sizeof(ulong))
+                {
+                    Keys.ThrowCorrupt();
+                }
+
+                var seq = BinaryPrimitives.ReadUInt64BigEndian(key[prefixLength..]);
+
+                // One copy out of RocksDB-owned memory: the message's content is a slice of this array.
+                var message = Values.ReadMessage(iterator.GetValueSpan().ToArray(), tenantId, chatId, seq);
+                if (!message.IsExpiredAt(now))
+                {
+                    result.Add(message);
+                }
+
+                if (ascending)
+                {
+                    iterator.Next();
+                }
+                else
+                {
+                    iterator.Prev();
+                }
+            }
+
+            GC.KeepAlive(readOptions);
+        }
+
+        return result;
+    }
+
+    /// <summary>Lists the last key component of every key under <c>kind | a | b</c> (members, chats of a user).</summary>
+    private unsafe List<string> ScanLastComponents(byte kind, string a, string b)
+    {
+        Span<byte> lower = stackalloc byte[Keys.MaxKeyBytes];
+        Span<byte> upper = stackalloc byte[Keys.MaxKeyBytes];
+        var prefixLength = Keys.Write(lower, kind, a, b);
+        lower[..prefixLength].CopyTo(upper);
+        var upperLength = Keys.PrefixSuccessor(upper[..prefixLength]);
+
+        var result = new List<string>();
+        fixed (byte* lowerPtr = lower)
+        fixed (byte* upperPtr = upper)
+        {
+            var readOptions = new ReadOptions()
+                .SetIterateLowerBound(lowerPtr, (ulong)prefixLength)
+                .SetIterateUpperBound(upperPtr, (ulong)upperLength);
+            using var iterator = _db.NewIterator(null, readOptions);
+            iterator.Seek(lower[..prefixLength]);
+            while (iterator.Valid())
+            {
+                result.Add(Keys.ReadComponent(iterator.GetKeySpan()[prefixLength..]));
+                iterator.Next();
+            }
+
+            GC.KeepAlive(readOptions);
+        }
+
+        return result;
+    }
+
+    private void Enter()
+    {
+        Interlocked.Increment(ref _active);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            Interlocked.Decrement(ref _active);
+            ThrowDisposed();
+        }
+    }
+
+    private void Exit() => Interlocked.Decrement(ref _active);
+
+    [DoesNotReturn]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(RocksDbChatStore));
+
+    [DoesNotReturn]
+    private static void ThrowNotDense(ChatMessage message, ulong head) =>
+        throw new InvalidOperationException(
+            $"Message seq {message.Seq} of chat {message.ChatId} does not follow the chat's head {head}; nothing was written.");
+}

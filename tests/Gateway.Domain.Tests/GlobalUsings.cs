@@ -1,0 +1,2 @@
+global using Gateway.Domain.Ports;
+global using Xunit;
