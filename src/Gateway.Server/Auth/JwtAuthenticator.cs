@@ -1,0 +1,191 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gateway.Server.Auth;
+
+/// <summary>Who a valid token says the caller is.</summary>
+/// <param name="TenantId">From the tenant claim (<c>tid</c> by default).</param>
+/// <param name="UserId">From <c>sub</c>.</param>
+/// <param name="ExpiresAt">Token expiry, Unix milliseconds.</param>
+public sealed record Principal(string TenantId, string UserId, long ExpiresAt);
+
+/// <summary>
+/// Validates JWTs: HS256 with a shared key (development), RS256/ES256 with configured PEM public keys or a JWKS
+/// file (production). <c>exp</c> is required; <c>iss</c>/<c>aud</c> are checked when configured.
+/// </summary>
+public sealed class JwtAuthenticator
+{
+    private static readonly string[] Algorithms =
+        [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256];
+
+    private readonly JsonWebTokenHandler _handler = new();
+    private readonly TokenValidationParameters _parameters;
+    private readonly string _tenantClaim;
+
+    /// <summary>Loads keys from configuration (and the data directory for the development key).</summary>
+    public JwtAuthenticator(IOptions<AuthOptions> auth, IOptions<GatewayOptions> gateway)
+    {
+        var options = auth.Value;
+        _tenantClaim = options.TenantClaim;
+        var keys = LoadKeys(options, gateway.Value.DataDirectory);
+        _parameters = new TokenValidationParameters
+        {
+            IssuerSigningKeys = keys,
+            ValidAlgorithms = Algorithms,
+            ValidateIssuer = options.Issuer is not null,
+            ValidIssuer = options.Issuer,
+            ValidateAudience = options.Audience is not null,
+            ValidAudience = options.Audience,
+            ValidateLifetime = true,
+            RequireExpirationTime = true,
+            RequireSignedTokens = true,
+            ClockSkew = TimeSpan.FromSeconds(options.ClockSkewSeconds),
+        };
+        SigningKey = keys.OfType<SymmetricSecurityKey>().FirstOrDefault();
+    }
+
+    /// <summary>The HS256 key, for minting development tokens; null in production setups without one.</summary>
+    public SymmetricSecurityKey? SigningKey { get; }
+
+    /// <summary>Validates a token. Returns null and a reason when it is not acceptable.</summary>
+    public Principal? Validate(string? token, out string? failure)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            failure = "missing token";
+            return null;
+        }
+
+        // With local keys validation never waits for I/O, so the task is already complete here.
+        var result = _handler.ValidateTokenAsync(token, _parameters).GetAwaiter().GetResult();
+        if (!result.IsValid)
+        {
+            failure = result.Exception switch
+            {
+                SecurityTokenExpiredException => "token expired",
+                SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "bad signature",
+                _ => "invalid token",
+            };
+            return null;
+        }
+
+        var jwt = (JsonWebToken)result.SecurityToken;
+        var tenant = result.Claims.TryGetValue(_tenantClaim, out var t) ? t as string : null;
+        var user = jwt.Subject;
+        if (tenant is null || !Gateway.Domain.Validation.IsValidId(tenant))
+        {
+            failure = $"claim '{_tenantClaim}' missing or not a valid tenant id";
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(user) || !Gateway.Domain.Validation.IsValidUserId(user))
+        {
+            failure = "claim 'sub' missing or not a valid user id";
+            return null;
+        }
+
+        failure = null;
+        return new Principal(tenant, user, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero).ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>Mints an HS256 development token.</summary>
+    public static string Mint(SymmetricSecurityKey key, string tenantId, string userId, TimeSpan lifetime, string tenantClaim = "tid")
+    {
+        var now = DateTime.UtcNow;
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Subject = null,
+            Claims = new Dictionary<string, object> { ["sub"] = userId, [tenantClaim] = tenantId },
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + lifetime,
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    private static List<SecurityKey> LoadKeys(AuthOptions options, string dataDirectory)
+    {
+        var keys = new List<SecurityKey>();
+        foreach (var file in options.PublicKeyFiles)
+        {
+            var pem = File.ReadAllText(file);
+            if (TryEc(pem) is { } ec)
+            {
+                keys.Add(new ECDsaSecurityKey(ec));
+            }
+            else
+            {
+                var rsa = RSA.Create();
+                rsa.ImportFromPem(pem);
+                keys.Add(new RsaSecurityKey(rsa));
+            }
+        }
+
+        if (options.JwksFile is { } jwks)
+        {
+            keys.AddRange(new JsonWebKeySet(File.ReadAllText(jwks)).GetSigningKeys());
+        }
+
+        var hs = options.SigningKey;
+        if (string.IsNullOrEmpty(hs) && keys.Count == 0)
+        {
+            hs = DevKeys.GetOrCreate(dataDirectory, "dev-signing.key");
+        }
+
+        if (!string.IsNullOrEmpty(hs))
+        {
+            var bytes = Convert.FromBase64String(hs);
+            if (bytes.Length < 32)
+            {
+                throw new InvalidOperationException("Gateway:Auth:SigningKey must be at least 32 bytes (base64) for HS256.");
+            }
+
+            keys.Add(new SymmetricSecurityKey(bytes));
+        }
+
+        return keys;
+    }
+
+    private static ECDsa? TryEc(string pem)
+    {
+        try
+        {
+            var ec = ECDsa.Create();
+            ec.ImportFromPem(pem);
+            return ec;
+        }
+        catch (Exception e) when (e is ArgumentException or CryptographicException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>Development secrets kept in the data directory so the server and the <c>token</c> command agree.</summary>
+public static class DevKeys
+{
+    /// <summary>Reads the base64 secret in <paramref name="name"/>, creating a random 32-byte one first if missing.</summary>
+    public static string GetOrCreate(string dataDirectory, string name)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        var path = Path.Combine(dataDirectory, name);
+        if (File.Exists(path))
+        {
+            return File.ReadAllText(path, Encoding.ASCII).Trim();
+        }
+
+        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, secret, Encoding.ASCII);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        File.Move(tmp, path, overwrite: false);
+        return secret;
+    }
+}

@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using Gateway.Domain;
+using Gateway.Domain.Ports;
+using Gateway.Protocol;
+using Gateway.WebSockets;
+
+namespace Gateway.Server.Fanout;
+
+/// <summary>Identifies a chat across tenants. A value type, so looking one up allocates nothing.</summary>
+internal readonly record struct ChatKey(string TenantId, string ChatId);
+
+/// <summary>
+/// Chat → the subscriptions held on this gateway. It listens to the bus and fans each committed message out:
+/// the Message frame is serialized ONCE into a ref-counted pooled <see cref="OutboundFrame"/> and the same bytes
+/// are enqueued to every subscriber (server frames are unmasked, so they are identical for everyone).
+/// </summary>
+/// <remarks>
+/// Subscriber lists are copy-on-write arrays: fanout (per message) reads a snapshot without locking; subscribe
+/// and unsubscribe (rare by comparison) copy under a lock. Bus handlers run on the bus dispatch loop and never
+/// block: enqueueing is a bounded, non-waiting operation.
+/// </remarks>
+public sealed class ChatRegistry : IDisposable
+{
+    private readonly ConcurrentDictionary<ChatKey, Subscribers> _chats = new();
+    private readonly IDisposable _busSubscription;
+    private readonly GatewayMetrics _metrics;
+
+    /// <summary>Starts listening to <paramref name="bus"/>.</summary>
+    public ChatRegistry(IEventBus bus, GatewayMetrics metrics)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        _metrics = metrics;
+        _busSubscription = bus.Subscribe(OnEvent);
+    }
+
+    /// <summary>Number of chats with at least one local subscriber.</summary>
+    public int ChatCount => _chats.Count;
+
+    internal void Add(ChatSubscription subscription)
+    {
+        var key = new ChatKey(subscription.TenantId, subscription.ChatId);
+        while (true)
+        {
+            var subs = _chats.GetOrAdd(key, static _ => new Subscribers());
+            lock (subs)
+            {
+                if (subs.Dead)
+                {
+                    continue; // lost a race with the removal of the last subscriber: retry with a fresh entry
+                }
+
+                var old = subs.Items;
+                var next = new ChatSubscription[old.Length + 1];
+                old.CopyTo(next, 0);
+                next[^1] = subscription;
+                subs.Items = next;
+                return;
+            }
+        }
+    }
+
+    internal void Remove(ChatSubscription subscription)
+    {
+        var key = new ChatKey(subscription.TenantId, subscription.ChatId);
+        if (!_chats.TryGetValue(key, out var subs))
+        {
+            return;
+        }
+
+        lock (subs)
+        {
+            var old = subs.Items;
+            var i = Array.IndexOf(old, subscription);
+            if (i < 0)
+            {
+                return;
+            }
+
+            if (old.Length == 1)
+            {
+                subs.Items = [];
+                subs.Dead = true;
+                _chats.TryRemove(new KeyValuePair<ChatKey, Subscribers>(key, subs));
+                return;
+            }
+
+            var next = new ChatSubscription[old.Length - 1];
+            Array.Copy(old, 0, next, 0, i);
+            Array.Copy(old, i + 1, next, i, old.Length - i - 1);
+            subs.Items = next;
+        }
+    }
+
+    private void OnEvent(EventEnvelope envelope)
+    {
+        switch (envelope.Payload)
+        {
+            case MessageCreated created:
+                Deliver(created.Message);
+                break;
+            case MemberRemoved removed:
+                Revoke(envelope.TenantId, envelope.ChatId, removed.UserId);
+                break;
+        }
+    }
+
+    /// <summary>Fans one committed message out to this gateway's subscribers of its chat.</summary>
+    internal void Deliver(ChatMessage message)
+    {
+        if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs))
+        {
+            return;
+        }
+
+        var snapshot = subs.Items;
+        if (snapshot.Length == 0)
+        {
+            return;
+        }
+
+        // Serialize once; each successful enqueue takes its own reference, ours is released at the end.
+        var frame = MessageFrames.Build(message);
+        try
+        {
+            var delivered = 0;
+            foreach (var s in snapshot)
+            {
+                if (s.OnLive(message.Seq, frame))
+                {
+                    delivered++;
+                }
+            }
+
+            _metrics.Deliveries.Add(delivered);
+        }
+        finally
+        {
+            frame.Release();
+        }
+    }
+
+    private void Revoke(string tenantId, string chatId, string userId)
+    {
+        if (!_chats.TryGetValue(new ChatKey(tenantId, chatId), out var subs))
+        {
+            return;
+        }
+
+        foreach (var s in subs.Items)
+        {
+            if (string.Equals(s.Session.UserId, userId, StringComparison.Ordinal))
+            {
+                s.Session.Revoke(s, ErrorCode.NotMember, "removed from the chat");
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _busSubscription.Dispose();
+
+    private sealed class Subscribers
+    {
+        public ChatSubscription[] Items = [];
+        public bool Dead;
+    }
+}
+
+/// <summary>Builds Message frames for live fanout and catch-up.</summary>
+internal static class MessageFrames
+{
+    /// <summary>Frame overhead beyond content: tag, ids, timestamps, header. 256 bytes covers the longest ids.</summary>
+    private const int Overhead = 256;
+
+    public static OutboundFrame Build(ChatMessage m)
+    {
+        var frame = OutboundFrame.Rent(Overhead + m.Content.Length);
+        ServerFrameWriter.WriteMessage(frame, m.ChatId, ToFields(m));
+        return frame.Seal();
+    }
+
+    public static MessageFields ToFields(ChatMessage m) =>
+        new(m.Seq, m.MessageId, m.SenderId, m.SentAt, m.ContentType, m.Content, m.ExpiresAt);
+}

@@ -1,0 +1,93 @@
+using Gateway.Protocol;
+
+namespace Gateway.Server;
+
+/// <summary>Configuration section <c>Gateway</c>. Every value can be set with <c>--Gateway:Name=value</c> or
+/// the environment variable <c>Gateway__Name</c>. Defaults are what a development box wants.</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Gateway";
+
+    /// <summary>WebSocket listener, <c>host:port</c> (port 0 picks a free port).</summary>
+    public string WebSocketEndpoint { get; set; } = "127.0.0.1:8080";
+
+    /// <summary>HTTP API listener (health, admin, BFF send), <c>host:port</c>.</summary>
+    public string HttpEndpoint { get; set; } = "127.0.0.1:8081";
+
+    /// <summary>WebSocket path.</summary>
+    public string Path { get; set; } = ProtocolConstants.DefaultPath;
+
+    /// <summary>Directory of the embedded RocksDB store and the development keys.</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>If set, the bound endpoints are written here as JSON once listening (for tests and scripts).</summary>
+    public string? PortsFile { get; set; }
+
+    /// <summary>Largest WebSocket message, all fragments together.</summary>
+    public int MaxMessageBytes { get; set; } = ProtocolConstants.DefaultMaxMessageBytes;
+
+    /// <summary>Largest message content.</summary>
+    public int MaxContentBytes { get; set; } = ProtocolConstants.DefaultMaxContentBytes;
+
+    /// <summary>Most chats one connection may be subscribed to.</summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 2000;
+
+    /// <summary>Most chats in one Subscribe or Unsubscribe frame.</summary>
+    public int MaxChatsPerSubscribe { get; set; } = ProtocolConstants.DefaultMaxChatsPerSubscribe;
+
+    /// <summary>Sends a connection may have waiting for durability; beyond it the gateway stops reading that socket.</summary>
+    public int MaxInFlightSends { get; set; } = 64;
+
+    /// <summary>Outbound queue bound in frames; overflow closes the connection with 4002.</summary>
+    public int MaxOutboundFrames { get; set; } = 1024;
+
+    /// <summary>Outbound queue bound in bytes; overflow closes the connection with 4002.</summary>
+    public long MaxOutboundBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Messages per history read during catch-up.</summary>
+    public int CatchUpPageSize { get; set; } = 100;
+
+    /// <summary>Idle time after which the server pings, in seconds (0 disables).</summary>
+    public int HeartbeatSeconds { get; set; } = 30;
+
+    /// <summary>Time allowed to complete the WebSocket handshake, in seconds.</summary>
+    public double HandshakeTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>If non-empty, browser <c>Origin</c> values allowed to connect (native clients send none).</summary>
+    public string[] AllowedOrigins { get; set; } = [];
+
+    /// <summary>Longest a message may live (expiresAt - now), in seconds: 30 days.</summary>
+    public long MaxExpirySeconds { get; set; } = 30L * 24 * 3600;
+}
+
+/// <summary>Configuration section <c>Gateway:Auth</c>.</summary>
+public sealed class AuthOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Gateway:Auth";
+
+    /// <summary>HS256 key (base64, at least 32 bytes). Empty: a development key is created in the data directory.</summary>
+    public string? SigningKey { get; set; }
+
+    /// <summary>PEM files with RSA or EC public keys for RS256/ES256 tokens (production).</summary>
+    public string[] PublicKeyFiles { get; set; } = [];
+
+    /// <summary>A JWKS file with the issuer's public keys (production).</summary>
+    public string? JwksFile { get; set; }
+
+    /// <summary>Required <c>iss</c>, if set.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>Required <c>aud</c>, if set.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>Allowed clock difference when checking <c>exp</c>/<c>nbf</c>, in seconds.</summary>
+    public int ClockSkewSeconds { get; set; } = 30;
+
+    /// <summary>Bearer credential of the admin HTTP API. Empty: one is created in the data directory (<c>admin.key</c>).</summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary>Claim carrying the tenant id.</summary>
+    public string TenantClaim { get; set; } = "tid";
+}

@@ -1,0 +1,65 @@
+using Gateway.Server;
+using Gateway.Server.Auth;
+using Microsoft.Extensions.Options;
+
+// Two commands: run the embedded system (default), or mint a development token.
+if (args.Length > 0 && args[0] == "token")
+{
+    return TokenCommand.Run(args[1..]);
+}
+
+var app = GatewayHost.Build(args);
+await app.RunAsync().ConfigureAwait(false);
+return 0;
+
+/// <summary><c>token --tenant T --user U [--ttl-minutes N] [--data DIR]</c>: prints an HS256 development token signed
+/// with the same key the server uses (configured, or the one in the data directory).</summary>
+internal static class TokenCommand
+{
+    public static int Run(string[] args)
+    {
+        string? tenant = null, user = null;
+        var ttl = 24 * 60.0;
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--tenant" when i + 1 < args.Length:
+                    tenant = args[++i];
+                    break;
+                case "--user" when i + 1 < args.Length:
+                    user = args[++i];
+                    break;
+                case "--ttl-minutes" when i + 1 < args.Length:
+                    ttl = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
+                    break;
+                case "--data" when i + 1 < args.Length:
+                    rest.Add($"--Gateway:DataDirectory={args[++i]}");
+                    break;
+                default:
+                    rest.Add(args[i]);
+                    break;
+            }
+        }
+
+        if (tenant is null || user is null)
+        {
+            Console.Error.WriteLine("usage: Gateway.Server token --tenant <tenantId> --user <userId> [--ttl-minutes 1440] [--data <dir>]");
+            return 2;
+        }
+
+        var config = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true).AddEnvironmentVariables().AddCommandLine([.. rest]).Build();
+        var gateway = config.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
+        var auth = config.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
+        var authenticator = new JwtAuthenticator(Options.Create(auth), Options.Create(gateway));
+        if (authenticator.SigningKey is null)
+        {
+            Console.Error.WriteLine("No HS256 signing key is configured: production tokens come from your identity provider.");
+            return 1;
+        }
+
+        Console.WriteLine(JwtAuthenticator.Mint(authenticator.SigningKey, tenant, user, TimeSpan.FromMinutes(ttl), auth.TenantClaim));
+        return 0;
+    }
+}

@@ -1,0 +1,279 @@
+using System.Buffers;
+using Gateway.Domain;
+using Gateway.Protocol;
+using Gateway.Server.Fanout;
+using Gateway.WebSockets;
+
+namespace Gateway.Server.Sessions;
+
+/// <summary>Client frame handlers.</summary>
+internal sealed partial class Session
+{
+    /// <summary>Upper bound of content bytes in one HistoryPage frame, so a page never dwarfs the outbound queue
+    /// (1 MiB by default): 256 KiB is 8 maximal messages or a full page of short ones.</summary>
+    private const int MaxHistoryPageBytes = 256 * 1024;
+
+    private ValueTask HandleSend(in ClientFrame f)
+    {
+        // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
+        var o = _services.Options;
+        if (f.ChatId.Length > ProtocolConstants.MaxChatIdBytes || f.ClientMessageId.Length > ProtocolConstants.MaxClientMessageIdBytes ||
+            f.ContentType.Length > ProtocolConstants.MaxContentTypeBytes || f.Content.Length > o.MaxContentBytes)
+        {
+            SendError(f.RequestId, ErrorCode.ValidationFailed, "a field is longer than its limit (see proto/PROTOCOL.md)");
+            return default;
+        }
+
+        // The command outlives this read, so this is where bytes leave the pipe's buffer.
+        var command = new SendMessage(TenantId, DecodeId(f.ChatId), UserId, DecodeId(f.ClientMessageId), DecodeId(f.ContentType),
+            f.Content.ToArray(), f.ExpiresAt);
+        var requestId = f.RequestId;
+
+        // Bounded sends in flight per connection: when all slots are taken the receive loop waits, which stops
+        // reading the socket and pushes back on the client through TCP.
+        return _sendSlots.Wait(0) ? StartSend(command, requestId) : new ValueTask(WaitSlotThenSendAsync(command, requestId));
+    }
+
+    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId)
+    {
+        try
+        {
+            await _sendSlots.WaitAsync(Connection.Closing).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // the connection is closing; the client retries with the same clientMessageId
+        }
+
+        await StartSend(command, requestId).ConfigureAwait(false);
+    }
+
+    private ValueTask StartSend(SendMessage command, uint requestId)
+    {
+        ValueTask<SendResult> pending;
+        try
+        {
+            pending = _services.Writer.SendAsync(command, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            _sendSlots.Release();
+            _services.Logger.LogError(e, "Send failed");
+            SendError(requestId, ErrorCode.Internal, "internal error; retry with the same clientMessageId");
+            return default;
+        }
+
+        if (pending.IsCompletedSuccessfully)
+        {
+            _sendSlots.Release();
+            CompleteSend(requestId, command.ChatId, pending.Result);
+        }
+        else
+        {
+            _ = AwaitSendAsync(pending, requestId, command.ChatId);
+        }
+
+        return default;
+    }
+
+    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId)
+    {
+        SendResult result;
+        try
+        {
+            result = await pending.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _services.Logger.LogError(e, "Send failed");
+            result = SendResult.Fail(ErrorCode.Internal, "internal error; retry with the same clientMessageId");
+        }
+        finally
+        {
+            _sendSlots.Release();
+        }
+
+        CompleteSend(requestId, chatId, result);
+    }
+
+    private void CompleteSend(uint requestId, string chatId, in SendResult result)
+    {
+        _services.Metrics.Sends.Add(1, new KeyValuePair<string, object?>("result", result.Error.ToString()));
+        if (!result.IsSuccess)
+        {
+            SendError(requestId, result.Error, result.ErrorMessage ?? result.Error.ToString());
+            return;
+        }
+
+        var frame = OutboundFrame.Rent(128);
+        ServerFrameWriter.WriteSendAck(frame, requestId, chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate);
+        Enqueue(frame);
+    }
+
+    private ValueTask HandleSubscribe(in ClientFrame f)
+    {
+        if (f.ItemCount > _services.Options.MaxChatsPerSubscribe)
+        {
+            SendError(f.RequestId, ErrorCode.LimitExceeded, $"at most {_services.Options.MaxChatsPerSubscribe} chats per Subscribe");
+            return default;
+        }
+
+        var items = new (string? ChatId, ulong AfterSeq)[f.ItemCount];
+        var reader = new SubscribeItemReader(f);
+        for (var i = 0; reader.TryNext(out var chatId, out var afterSeq); i++)
+        {
+            items[i] = (chatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(chatId) : null, afterSeq);
+        }
+
+        return new ValueTask(SubscribeAsync(f.RequestId, items));
+    }
+
+    private async Task SubscribeAsync(uint requestId, (string? ChatId, ulong AfterSeq)[] items)
+    {
+        var results = new SubscribeResult[items.Length];
+        var started = new List<ChatSubscription>(items.Length);
+        for (var i = 0; i < items.Length; i++)
+        {
+            var (chatId, afterSeq) = items[i];
+            if (chatId is null || !Validation.IsValidId(chatId))
+            {
+                results[i] = new SubscribeResult(chatId ?? "", ErrorCode.ValidationFailed, 0);
+                continue;
+            }
+
+            var subscription = new ChatSubscription(this, TenantId, chatId, afterSeq);
+            ChatSubscription? previous;
+            lock (_subs)
+            {
+                if (_closed != 0)
+                {
+                    return;
+                }
+
+                _subs.TryGetValue(chatId, out previous);
+                if (previous is null && _subs.Count >= _services.Options.MaxSubscriptionsPerConnection)
+                {
+                    results[i] = new SubscribeResult(chatId, ErrorCode.LimitExceeded, 0);
+                    continue;
+                }
+
+                _subs[chatId] = subscription;
+            }
+
+            if (previous is not null)
+            {
+                // Re-subscribing restarts the chat from the new cursor.
+                previous.Close();
+                _services.Registry.Remove(previous);
+            }
+
+            // Register first, check membership second: a removal that commits concurrently is either seen by
+            // this check or finds the registered subscription and revokes it. Nothing is delivered before
+            // catch-up starts, which is after this check.
+            _services.Registry.Add(subscription);
+            if (!await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false))
+            {
+                Drop(subscription);
+                results[i] = new SubscribeResult(chatId, ErrorCode.NotMember, 0);
+                continue;
+            }
+
+            var head = await _services.History.GetHeadAsync(TenantId, chatId).ConfigureAwait(false);
+            results[i] = new SubscribeResult(chatId, ErrorCode.None, head);
+            started.Add(subscription);
+        }
+
+        var frame = OutboundFrame.Rent(32 + (items.Length * 80));
+        ServerFrameWriter.WriteSubscribed(frame, requestId, results);
+        Enqueue(frame);
+        foreach (var s in started)
+        {
+            StartCatchUp(s);
+        }
+    }
+
+    private void Drop(ChatSubscription subscription)
+    {
+        lock (_subs)
+        {
+            if (_subs.TryGetValue(subscription.ChatId, out var current) && ReferenceEquals(current, subscription))
+            {
+                _subs.Remove(subscription.ChatId);
+            }
+        }
+
+        subscription.Close();
+        _services.Registry.Remove(subscription);
+    }
+
+    private ValueTask HandleUnsubscribe(in ClientFrame f)
+    {
+        var reader = new SubscribeItemReader(f);
+        while (reader.TryNext(out var rawChatId, out _))
+        {
+            if (rawChatId.Length > ProtocolConstants.MaxChatIdBytes)
+            {
+                continue;
+            }
+
+            ChatSubscription? subscription;
+            lock (_subs)
+            {
+                _subs.Remove(DecodeId(rawChatId), out subscription);
+            }
+
+            if (subscription is not null)
+            {
+                subscription.Close();
+                _services.Registry.Remove(subscription);
+            }
+        }
+
+        var frame = OutboundFrame.Rent(16);
+        ServerFrameWriter.WriteUnsubscribed(frame, f.RequestId);
+        Enqueue(frame);
+        return default;
+    }
+
+    private ValueTask HandleHistory(in ClientFrame f)
+    {
+        var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(f.ChatId) : null;
+        if (chatId is null || !Validation.IsValidId(chatId) || f.Limit is 0 or > ProtocolConstants.MaxHistoryPage)
+        {
+            SendError(f.RequestId, ErrorCode.ValidationFailed, $"chatId must be a valid id and limit 1..{ProtocolConstants.MaxHistoryPage}");
+            return default;
+        }
+
+        return new ValueTask(HistoryAsync(f.RequestId, chatId, f.BeforeSeq, (int)f.Limit));
+    }
+
+    private async Task HistoryAsync(uint requestId, string chatId, ulong beforeSeq, int limit)
+    {
+        if (!await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false))
+        {
+            SendError(requestId, ErrorCode.NotMember, "not a member of this chat");
+            return;
+        }
+
+        // One extra row tells whether there is more.
+        var rows = await _services.History.ReadBeforeAsync(TenantId, chatId, beforeSeq, limit + 1).ConfigureAwait(false);
+        var count = Math.Min(rows.Count, limit);
+        var fields = new MessageFields[count];
+        var bytes = 0;
+        var taken = 0;
+        for (; taken < count; taken++)
+        {
+            bytes += rows[taken].Content.Length;
+            if (taken > 0 && bytes > MaxHistoryPageBytes)
+            {
+                break;
+            }
+
+            fields[taken] = MessageFrames.ToFields(rows[taken]);
+        }
+
+        var frame = OutboundFrame.Rent(64 + bytes + (taken * 128));
+        ServerFrameWriter.WriteHistoryPage(frame, requestId, chatId, fields.AsSpan(0, taken), rows.Count > taken);
+        Enqueue(frame);
+    }
+}

@@ -1,0 +1,261 @@
+using System.Buffers;
+using System.Text;
+using Gateway.Domain.Ports;
+using Gateway.Protocol;
+using Gateway.Server.Auth;
+using Gateway.Server.Fanout;
+using Gateway.WebSockets;
+
+namespace Gateway.Server.Sessions;
+
+/// <summary>Everything a session needs from the host, shared by all sessions.</summary>
+internal sealed record SessionServices(
+    IWriteService Writer,
+    IMessageHistory History,
+    IMembership Membership,
+    ChatRegistry Registry,
+    GatewayOptions Options,
+    GatewayMetrics Metrics,
+    TimeProvider Time,
+    ILogger Logger);
+
+/// <summary>
+/// One authenticated WebSocket connection speaking <c>chatgw.v1</c>: decodes client frames, calls the write
+/// service, owns the connection's subscriptions and their catch-up.
+/// </summary>
+/// <remarks>
+/// Threading: <see cref="OnMessageAsync"/> runs on the connection's receive loop, one frame at a time.
+/// Live frames arrive from the bus dispatch loop through <see cref="ChatSubscription.OnLive"/>; send
+/// completions arrive on thread-pool threads. The subscription table is guarded by <c>_subs</c>'s lock; each
+/// subscription guards its own state. All output goes through <see cref="WebSocketConnection.TryEnqueue"/>,
+/// which is thread-safe; the connection's single writer loop does the socket writes.
+/// </remarks>
+internal sealed partial class Session : IWebSocketMessageHandler
+{
+    private readonly SessionServices _services;
+    private readonly Dictionary<string, ChatSubscription> _subs = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _sendSlots;
+    private readonly object _catchUpLock = new();
+    private Task _catchUpChain = Task.CompletedTask;
+    private int _closed;
+
+    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
+    {
+        Connection = connection;
+        Principal = principal;
+        SessionId = sessionId;
+        _services = services;
+        _sendSlots = new SemaphoreSlim(services.Options.MaxInFlightSends, services.Options.MaxInFlightSends);
+    }
+
+    public WebSocketConnection Connection { get; }
+
+    public Principal Principal { get; }
+
+    public string SessionId { get; }
+
+    public string TenantId => Principal.TenantId;
+
+    public string UserId => Principal.UserId;
+
+    /// <summary>Sends Hello and arms the token-expiry close. Call before <see cref="WebSocketConnection.RunAsync"/>.</summary>
+    public void Start()
+    {
+        var o = _services.Options;
+        var frame = OutboundFrame.Rent(128);
+        ServerFrameWriter.WriteHello(frame, SessionId, TenantId, UserId, (uint)o.MaxMessageBytes, (uint)o.MaxContentBytes,
+            (uint)o.HeartbeatSeconds, Principal.ExpiresAt);
+        Enqueue(frame);
+        _ = CloseOnTokenExpiryAsync();
+    }
+
+    /// <inheritdoc/>
+    public ValueTask OnMessageAsync(WebSocketConnection connection, ReadOnlySequence<byte> payload)
+    {
+        switch (ClientFrameReader.TryRead(payload, out var frame))
+        {
+            case ReadStatus.Ok:
+                break;
+            case ReadStatus.UnknownType:
+                SendError(frame.RequestId, ErrorCode.UnknownFrameType, $"unknown frame type {(int)frame.Type}");
+                return default;
+            case ReadStatus.Invalid:
+                SendError(frame.RequestId, ErrorCode.InvalidFrame, $"invalid fields for frame type {(int)frame.Type}");
+                return default;
+            default:
+                Connection.Close(CloseCodes.InvalidPayload, "not a chatgw.v1 frame");
+                return default;
+        }
+
+        return frame.Type switch
+        {
+            FrameType.Send => HandleSend(frame),
+            FrameType.Subscribe => HandleSubscribe(frame),
+            FrameType.Unsubscribe => HandleUnsubscribe(frame),
+            FrameType.History => HandleHistory(frame),
+            _ => default,
+        };
+    }
+
+    /// <summary>Ends every subscription; called once the connection is over.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        ChatSubscription[] all;
+        lock (_subs)
+        {
+            all = [.. _subs.Values];
+            _subs.Clear();
+        }
+
+        foreach (var s in all)
+        {
+            s.Close();
+            _services.Registry.Remove(s);
+        }
+    }
+
+    /// <summary>Seals and enqueues a frame built for this session (takes over the caller's reference).</summary>
+    private bool Enqueue(OutboundFrame frame)
+    {
+        try
+        {
+            return TryEnqueueLive(frame.Seal());
+        }
+        finally
+        {
+            frame.Release();
+        }
+    }
+
+    /// <summary>Enqueues a shared frame (the caller keeps its reference). A full queue closes the connection
+    /// with 4002: the client reconnects and resumes from its cursors, so nothing is lost.</summary>
+    internal bool TryEnqueueLive(OutboundFrame frame)
+    {
+        if (Connection.TryEnqueue(frame))
+        {
+            return true;
+        }
+
+        if (!Connection.Closing.IsCancellationRequested)
+        {
+            _services.Metrics.SlowConsumerCloses.Add(1);
+            _services.Logger.LogInformation("Session {Session} ({User}) closed as slow consumer", SessionId, UserId);
+            Connection.Close(CloseCodes.SlowConsumer, "slow consumer: resume from your cursors");
+        }
+
+        return false;
+    }
+
+    /// <summary>Waits until the outbound queue is at most half full, so catch-up leaves room for live traffic.</summary>
+    internal ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
+    {
+        var o = _services.Options;
+        return Connection.FramesQueued * 2 <= o.MaxOutboundFrames && Connection.BytesQueued * 2 <= o.MaxOutboundBytes
+            ? default
+            : WaitSlowAsync(cancellationToken);
+
+        async ValueTask WaitSlowAsync(CancellationToken ct)
+        {
+            // The writer loop drains the queue at socket speed; a short poll keeps this off the hot path
+            // (only a session replaying more history than half its queue ever gets here).
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, Connection.Closing);
+            while (Connection.FramesQueued * 2 > o.MaxOutboundFrames || Connection.BytesQueued * 2 > o.MaxOutboundBytes)
+            {
+                await Task.Delay(2, linked.Token).ConfigureAwait(false);
+            }
+        }
+    }
+
+    internal void EnqueueCaughtUp(string chatId, ulong seq)
+    {
+        var frame = OutboundFrame.Rent(96);
+        ServerFrameWriter.WriteCaughtUp(frame, chatId, seq);
+        Enqueue(frame);
+    }
+
+    /// <summary>Queues a catch-up run. Runs are chained so one session replays one chat at a time.</summary>
+    internal void StartCatchUp(ChatSubscription subscription)
+    {
+        lock (_catchUpLock)
+        {
+            _catchUpChain = _catchUpChain.ContinueWith(
+                static (_, state) => ((ChatSubscription)state!).Session.RunCatchUpAsync((ChatSubscription)state!),
+                subscription,
+                CancellationToken.None,
+                TaskContinuationOptions.None,
+                TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private async Task RunCatchUpAsync(ChatSubscription subscription)
+    {
+        try
+        {
+            await subscription.CatchUpAsync(_services.History, _services.Options.CatchUpPageSize, _services.Metrics, Connection.Closing)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // connection closing
+        }
+        catch (Exception e)
+        {
+            _services.Logger.LogError(e, "Catch-up of {Chat} failed for session {Session}", subscription.ChatId, SessionId);
+            Connection.Close(CloseCodes.InternalError, "catch-up failed; resume from your cursors");
+        }
+    }
+
+    /// <summary>Ends a subscription on the server's initiative and tells the client why.</summary>
+    internal void Revoke(ChatSubscription subscription, ErrorCode code, string reason)
+    {
+        lock (_subs)
+        {
+            if (_subs.TryGetValue(subscription.ChatId, out var current) && ReferenceEquals(current, subscription))
+            {
+                _subs.Remove(subscription.ChatId);
+            }
+        }
+
+        _services.Registry.Remove(subscription);
+        if (subscription.Close())
+        {
+            var frame = OutboundFrame.Rent(128);
+            ServerFrameWriter.WriteRevoked(frame, subscription.ChatId, code, reason);
+            Enqueue(frame);
+        }
+    }
+
+    private void SendError(uint requestId, ErrorCode code, string message)
+    {
+        var frame = OutboundFrame.Rent(64 + message.Length * 3);
+        ServerFrameWriter.WriteError(frame, requestId, code, message);
+        Enqueue(frame);
+    }
+
+    private async Task CloseOnTokenExpiryAsync()
+    {
+        var delay = DateTimeOffset.FromUnixTimeMilliseconds(Principal.ExpiresAt) - _services.Time.GetUtcNow();
+        try
+        {
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, _services.Time, Connection.Closing).ConfigureAwait(false);
+            }
+
+            Connection.Close(CloseCodes.TokenExpired, "token expired");
+        }
+        catch (OperationCanceledException)
+        {
+            // connection ended first
+        }
+    }
+
+    /// <summary>Decodes a UTF-8 id slice; ids are at most a few dozen bytes.</summary>
+    private static string DecodeId(in ReadOnlySequence<byte> utf8) =>
+        utf8.IsSingleSegment ? Encoding.UTF8.GetString(utf8.FirstSpan) : Encoding.UTF8.GetString(utf8.ToArray());
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the whole test suite the way CI does: restore, build (Release), every test project, then one summary line.
+# Installs what the tests need when it is missing (nats-server, for the distributed-mode tests).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null) \
+      || echo "warning: could not install nats-server (needed only by distributed-mode tests)" >&2
+  fi
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build Gateway.sln -c Release -nologo -v q -clp:ErrorsOnly
+
+log=$(mktemp)
+status=0
+dotnet test Gateway.sln -c Release --no-build -nologo -v q -- RunConfiguration.TestSessionTimeout=1200000 2>&1 | tee "$log" || status=$?
+
+# One closing line over all test assemblies, e.g. "Tests: 120 passed, 0 failed, 0 skipped".
+awk '/(Passed|Failed)!  *- Failed:/ {
+       for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
+     }
+     END { gsub(",", "", f); printf "Tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit $status
