@@ -102,7 +102,11 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// <summary>Messages dropped because their seq was at or below the chat's cursor (the server promises 0).</summary>
     public long DuplicatesDropped => Interlocked.Read(ref _duplicatesDropped);
 
-    /// <summary>Times a message (or caught-up notice) skipped past the cursor and the chat was re-subscribed.</summary>
+    /// <summary>
+    /// Times a message (or caught-up notice) skipped past the cursor. Each one re-subscribes the chat from its
+    /// cursor, except a hole still there right after such a re-subscribe: the server no longer has those seqs
+    /// (e.g. expired disappearing messages), so it is counted, skipped and not re-requested forever.
+    /// </summary>
     public long GapsDetected => Interlocked.Read(ref _gapsDetected);
 
     /// <summary>Successful automatic reconnects.</summary>

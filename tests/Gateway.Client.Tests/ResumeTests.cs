@@ -100,6 +100,46 @@ public sealed class ResumeTests
     }
 
     [Fact]
+    public async Task A_hole_the_replay_cannot_fill_is_skipped_after_one_resubscribe()
+    {
+        await using var server = await ScriptedServer.StartAsync();
+        await using var client = NewClient(server);
+        await client.ConnectAsync().WaitAsync(TestTimeout);
+        var conn = await server.AcceptAsync();
+        await SubscribeOkAsync(client, conn, new ChatCursor("c1", 0));
+
+        await conn.SendAsync(Msg("c1", 1), Msg("c1", 3));
+        var repair = await conn.ReceiveAsync();
+        Assert.Equal([new ChatCursor("c1", 1)], repair.Cursors);
+        // Seq 2 expired: the replay from 1 starts at 3.
+        await conn.SendAsync(Ok(repair, headSeq: 3), Msg("c1", 3), new CaughtUpFrame("c1", 3), Msg("c1", 4));
+
+        Assert.Equal(1UL, (await client.NextMessageAsync()).Message.Seq);
+        Assert.Equal(3UL, (await client.NextMessageAsync()).Message.Seq);
+        Assert.Equal(new CaughtUpFrame("c1", 3), await client.NextEventAsync());
+        Assert.Equal(4UL, (await client.NextMessageAsync()).Message.Seq);
+        Assert.Equal(2, client.GapsDetected);
+        Assert.Equal(0, client.DuplicatesDropped);
+    }
+
+    [Fact]
+    public async Task Without_auto_reconnect_a_drop_ends_the_client()
+    {
+        await using var server = await ScriptedServer.StartAsync();
+        await using var client = NewClient(server, o => o.AutoReconnect = false);
+        await client.ConnectAsync().WaitAsync(TestTimeout);
+        var conn = await server.AcceptAsync();
+
+        conn.Abort();
+
+        var e = await Assert.ThrowsAsync<ChatClientException>(() => client.Events.Completion.WaitAsync(TestTimeout));
+        Assert.Equal(ErrorCode.Unavailable, e.Code);
+        Assert.Equal(ChatConnectionState.Closed, client.State);
+        Assert.Equal(0, client.Reconnects);
+        Assert.Equal(1, server.AcceptedCount);
+    }
+
+    [Fact]
     public async Task A_revoked_chat_is_forgotten_and_not_resubscribed_after_a_slow_consumer_close()
     {
         await using var server = await ScriptedServer.StartAsync();
