@@ -61,7 +61,7 @@ internal static class Program
         });
         client.ConnectionStateChanged += (_, e) =>
         {
-            if (e.State is ChatConnectionState.Reconnecting or ChatConnectionState.Closed)
+            if (e.State is ChatConnectionState.Reconnecting || (e.State is ChatConnectionState.Closed && e.Error is not null))
             {
                 Console.Error.WriteLine($"({e.State.ToString().ToLowerInvariant()}{(e.CloseStatus is { } c ? ", close " + c : "")})");
             }
