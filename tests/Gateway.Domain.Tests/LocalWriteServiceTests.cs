@@ -163,8 +163,8 @@ public sealed class LocalWriteServiceTests
         var events = h.Events.Messages();
         Assert.Equal(Enumerable.Range(1, Senders * PerSender).Select(i => (ulong)i), events.Select(m => m.Seq));
 
-        // Group commit happened: fewer store writes than sends (each sender had one send in flight at most,
-        // so batches hold up to 8; the exact split depends on scheduling and is not asserted).
+        // Every accepted send reached the store exactly once; how sends were grouped into writes depends on
+        // scheduling and is not asserted here (see Sends_queued_behind_a_commit_share_the_next_write).
         Assert.Equal(Senders * PerSender, h.Faults.AppendBatchSizes.Sum());
     }
 
@@ -301,6 +301,43 @@ public sealed class LocalWriteServiceTests
         Assert.Equal([1, 1], h.Faults.AppendBatchSizes);
         await h.FlushAsync();
         Assert.Equal(2, h.Events.Messages().Count);
+    }
+
+    [Fact]
+    public async Task Sends_queued_behind_a_commit_share_the_next_write()
+    {
+        await using var h = Start();
+        await h.CreateChatAsync("c", "alice", "bob");
+
+        var held = h.Faults.HoldNextAppend();
+        var first = h.Service.SendAsync(Text("c", "alice", "first")).AsTask();
+        await held.Within();
+        var queued = Enumerable.Range(0, 10).Select(i => h.Service.SendAsync(Text("c", i % 2 == 0 ? "alice" : "bob", $"q{i}")).AsTask()).ToList();
+        h.Faults.Release();
+
+        Assert.Equal(1UL, (await first.Within()).Seq);
+        var results = await Task.WhenAll(queued).Within();
+
+        // Queue order is seq order, and the ten went to the store in one synced write.
+        Assert.Equal(Enumerable.Range(2, 10).Select(i => (ulong)i), results.Select(r => r.Seq));
+        Assert.Equal([1, 10], h.Faults.AppendBatchSizes);
+    }
+
+    [Fact]
+    public async Task A_publish_failure_is_reported_but_the_committed_send_still_succeeds()
+    {
+        var failures = new List<(string Type, Exception Error)>();
+        await using var h = Start(new WriteServiceOptions { OnPublishError = (e, ex) => failures.Add((e.EventType, ex)) });
+        await h.CreateChatAsync("c", "alice");
+        await h.Bus.DisposeAsync().AsTask().Within(); // the bus refuses every publish from now on
+
+        var result = await h.Service.SendAsync(Text("c", "alice", "k1")).Within();
+
+        Assert.True(result.IsSuccess);
+        Assert.Equal(1UL, await h.Store.GetHeadAsync(Tenant, "c").Within());
+        var failure = Assert.Single(failures);
+        Assert.Equal(EventTypes.MessageCreated, failure.Type);
+        Assert.IsType<ObjectDisposedException>(failure.Error);
     }
 
     [Fact]

@@ -78,7 +78,7 @@ public class GoldenVectorTests
 
     [Theory]
     [MemberData(nameof(Encodable))]
-    public void Decoded_server_records_write_the_same_bytes(string id)
+    public void Decoded_frames_write_back_the_same_bytes(string id)
     {
         // Decode with the codec, then write the record it produced: the round trip a relaying tool would make.
         var v = GoldenVectors.Get(id);
