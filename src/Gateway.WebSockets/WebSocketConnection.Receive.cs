@@ -91,7 +91,9 @@ public sealed partial class WebSocketConnection
                 }
                 else
                 {
-                    outcome = await OnDataFrameAsync(handler, header.Fin, payload).ConfigureAwait(false);
+                    // Synchronous fast path: a handler that completes at once costs no state machine and no allocation.
+                    var pending = OnDataFrame(handler, header.Fin, payload);
+                    outcome = pending.IsCompletedSuccessfully ? pending.Result : await pending.ConfigureAwait(false);
                 }
 
                 if (outcome == FrameOutcome.Stop)
@@ -141,8 +143,8 @@ public sealed partial class WebSocketConnection
         return FrameOutcome.Continue;
     }
 
-    private async ValueTask<FrameOutcome> OnDataFrameAsync(IWebSocketMessageHandler handler, bool fin,
-        ReadOnlySequence<byte> payload)
+    private ValueTask<FrameOutcome> OnDataFrame(IWebSocketMessageHandler handler, bool fin,
+        in ReadOnlySequence<byte> payload)
     {
         bool closing;
         lock (_sync)
@@ -153,7 +155,7 @@ public sealed partial class WebSocketConnection
         if (fin && !_messageOpen)
         {
             // Single-frame message: hand over the pipe's own bytes, no copy. After we sent a close, data is dropped.
-            return closing ? FrameOutcome.Continue : await DeliverAsync(handler, payload).ConfigureAwait(false);
+            return closing ? new(FrameOutcome.Continue) : Deliver(handler, payload);
         }
 
         // A fragment: only fragmented messages are copied, into one pooled buffer sized as they grow.
@@ -161,33 +163,77 @@ public sealed partial class WebSocketConnection
         AppendFragment(payload);
         if (!fin)
         {
-            return FrameOutcome.Continue;
+            return new(FrameOutcome.Continue);
         }
 
         _messageOpen = false;
-        var message = new ReadOnlySequence<byte>(_fragmentBuffer!, 0, _fragmentLength);
-        var outcome = closing ? FrameOutcome.Continue : await DeliverAsync(handler, message).ConfigureAwait(false);
-        ReturnFragmentBuffer();
-        return outcome;
+        if (closing)
+        {
+            ReturnFragmentBuffer();
+            return new(FrameOutcome.Continue);
+        }
+
+        var delivered = Deliver(handler, new ReadOnlySequence<byte>(_fragmentBuffer!, 0, _fragmentLength));
+        if (delivered.IsCompletedSuccessfully)
+        {
+            ReturnFragmentBuffer();
+            return delivered;
+        }
+
+        return ReturnFragmentBufferAfterAsync(delivered);
     }
 
-    private async ValueTask<FrameOutcome> DeliverAsync(IWebSocketMessageHandler handler, ReadOnlySequence<byte> payload)
+    private async ValueTask<FrameOutcome> ReturnFragmentBufferAfterAsync(ValueTask<FrameOutcome> delivered)
     {
         try
         {
-            var pending = handler.OnMessageAsync(this, payload);
-            if (!pending.IsCompletedSuccessfully)
-            {
-                await pending.ConfigureAwait(false);
-            }
+            return await delivered.ConfigureAwait(false);
+        }
+        finally
+        {
+            ReturnFragmentBuffer();
+        }
+    }
 
+    private ValueTask<FrameOutcome> Deliver(IWebSocketMessageHandler handler, in ReadOnlySequence<byte> payload)
+    {
+        ValueTask pending;
+        try
+        {
+            pending = handler.OnMessageAsync(this, payload);
+        }
+        catch (Exception ex)
+        {
+            return new(OnHandlerFault(ex));
+        }
+
+        if (pending.IsCompletedSuccessfully)
+        {
+            // Observe the result: a ValueTask backed by a pooled IValueTaskSource needs its GetResult call.
+            pending.GetAwaiter().GetResult();
+            return new(FrameOutcome.Continue);
+        }
+
+        return AwaitDeliveryAsync(pending);
+    }
+
+    private async ValueTask<FrameOutcome> AwaitDeliveryAsync(ValueTask pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
             return FrameOutcome.Continue;
         }
         catch (Exception ex)
         {
-            _handlerError = ex;
-            return Fail(InternalError, "internal error");
+            return OnHandlerFault(ex);
         }
+    }
+
+    private FrameOutcome OnHandlerFault(Exception ex)
+    {
+        _handlerError = ex;
+        return Fail(InternalError, "internal error");
     }
 
     private void AppendFragment(in ReadOnlySequence<byte> payload)
