@@ -51,6 +51,10 @@ public sealed class GatewayOptions
     /// <summary>Idle time after which the server pings, in seconds (0 disables).</summary>
     public int HeartbeatSeconds { get; set; } = 30;
 
+    /// <summary>A connection from which nothing (not even a pong) arrived this long is closed with 1001, in seconds
+    /// (0 disables). Three heartbeats: a live client answers every ping.</summary>
+    public int IdleTimeoutSeconds { get; set; } = 90;
+
     /// <summary>Time allowed to complete the WebSocket handshake, in seconds.</summary>
     public double HandshakeTimeoutSeconds { get; set; } = 10;
 

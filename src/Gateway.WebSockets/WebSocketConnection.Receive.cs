@@ -38,6 +38,7 @@ public sealed partial class WebSocketConnection
             }
 
             Volatile.Write(ref _activity, 1);
+            Volatile.Write(ref _received, 1);
             var buffer = result.Buffer;
             var consumed = buffer.Start;
             var outcome = FrameOutcome.Continue;

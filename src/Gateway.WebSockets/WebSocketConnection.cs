@@ -47,6 +47,8 @@ public sealed partial class WebSocketConnection
     private int _aborted;
     private int _started;
     private int _activity;
+    private int _received;
+    private int _silentTicks;
     private Exception? _handlerError;
 
     /// <summary>Creates a connection over a transport whose upgrade was accepted. Nothing runs until <see cref="RunAsync"/>.</summary>
@@ -261,6 +263,19 @@ public sealed partial class WebSocketConnection
     {
         if (_closing.IsCancellationRequested)
         {
+            return;
+        }
+
+        // Nothing received for IdleTimeout (counted in whole keep-alive intervals, so a 90 s timeout with 30 s
+        // pings means three silent ticks): the peer is gone or half-open. Close; the close timer aborts if the
+        // peer does not answer. Only this timer callback touches _silentTicks.
+        if (Interlocked.Exchange(ref _received, 0) != 0)
+        {
+            _silentTicks = 0;
+        }
+        else if (_options.IdleTimeout > TimeSpan.Zero && ++_silentTicks * _options.KeepAliveInterval >= _options.IdleTimeout)
+        {
+            Close(1001, "idle timeout");
             return;
         }
 

@@ -25,6 +25,14 @@ public sealed class WebSocketOptions
     /// <summary>The server sends a ping when nothing was sent or received for this long (default 30 s). <see cref="TimeSpan.Zero"/> disables it.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A connection from which nothing (no frame, no pong) arrived for this long is closed with 1001 (default 90 s,
+    /// three keep-alive intervals: a live client answers every ping). Checked at keep-alive ticks, so it takes
+    /// effect within one <see cref="KeepAliveInterval"/> after it expires; <see cref="TimeSpan.Zero"/>, or a zero
+    /// keep-alive interval, disables it.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(90);
+
     /// <summary>Most frames waiting in the send queue (default 1024); <see cref="WebSocketConnection.TryEnqueue"/> refuses beyond it.</summary>
     public int MaxOutboundFrames { get; set; } = 1024;
 

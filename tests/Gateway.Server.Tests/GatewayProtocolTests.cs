@@ -173,3 +173,46 @@ public sealed class GatewayProtocolTests
         Assert.Equal(("alice", 1UL, "from the backend"), (live.Message.SenderId, live.Message.Seq, Encoding.UTF8.GetString(live.Message.Content.Span)));
     }
 }
+
+/// <summary>Heartbeats: pings when idle, and a peer that answers nothing is closed.</summary>
+public sealed class HeartbeatTests
+{
+    [Fact]
+    public async Task Silent_connection_is_pinged_then_closed_while_a_live_one_stays()
+    {
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:HeartbeatSeconds=1", "--Gateway:IdleTimeoutSeconds=3");
+
+        // ClientWebSocket answers pings by itself: it must survive the same silence.
+        // (ManagedWebSocket answers pings only while a receive is pending, so one is kept pending throughout.)
+        await gw.CreateChatAsync("general", "bob");
+        await using var live = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob"));
+        var pending = live.ReceiveAsync(TimeSpan.FromSeconds(60));
+
+        var endPoint = System.Net.IPEndPoint.Parse(gw.WebSocketUri.Authority);
+        await using var silent = await Gateway.TestUtilities.RawWebSocketClient.ConnectAsync(endPoint);
+        await silent.SendRawAsync(Encoding.ASCII.GetBytes(Gateway.TestUtilities.RawWebSocketClient.BuildUpgradeRequest(
+            gw.WebSocketUri.AbsolutePath, ProtocolConstants.SubProtocol, extraHeaders: $"Authorization: Bearer {gw.Token("alice")}")));
+        Assert.Equal(101, (await silent.ReadHttpResponseAsync()).StatusCode);
+
+        // Hello, then pings it never answers, then a close with 1001.
+        var frames = new List<byte>();
+        while (true)
+        {
+            var frame = await silent.ReadFrameAsync(TimeSpan.FromSeconds(15));
+            frames.Add(frame.Opcode);
+            if (frame.Opcode == Gateway.TestUtilities.RawWebSocketClient.OpClose)
+            {
+                Assert.Equal((ushort)1001, frame.CloseCode);
+                break;
+            }
+        }
+
+        Assert.Equal(Gateway.TestUtilities.RawWebSocketClient.OpBinary, frames[0]);
+        Assert.Contains(Gateway.TestUtilities.RawWebSocketClient.OpPing, frames);
+
+        // The connection that answered its pings is still served.
+        Assert.Equal(System.Net.WebSockets.WebSocketState.Open, live.Socket.State);
+        await live.SendTextAsync("general", "still here");
+        Assert.Equal(1UL, Assert.IsType<SendAckFrame>(await pending).Seq);
+    }
+}

@@ -27,6 +27,7 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             MaxMessageBytes = o.MaxMessageBytes,
             HandshakeTimeout = TimeSpan.FromSeconds(o.HandshakeTimeoutSeconds),
             KeepAliveInterval = TimeSpan.FromSeconds(o.HeartbeatSeconds),
+            IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
             MaxOutboundFrames = o.MaxOutboundFrames,
             MaxOutboundBytes = o.MaxOutboundBytes,
         };
