@@ -22,6 +22,9 @@ public static class GatewayHost
 {
     /// <summary>Builds the application from command-line arguments (<c>--Gateway:Name=value</c>), environment
     /// variables (<c>Gateway__Name</c>) and <c>appsettings.json</c>.</summary>
+    /// <remarks>Shutdown order: Kestrel asks every WebSocket to close (1001) and stops; then the container disposes
+    /// singletons in reverse creation order — the write service (finishing queued commands), the bus, and the
+    /// store last.</remarks>
     public static WebApplication Build(string[] args)
     {
         // Content root = current directory: appsettings.json and the default data directory live where you run it.
@@ -63,7 +66,6 @@ public static class GatewayHost
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Session")));
         services.AddSingleton<GatewayConnectionHandler>();
-        services.AddHostedService<ShutdownOrder>();
 
         var endpoints = new GatewayEndpoints();
         services.AddSingleton(endpoints);
@@ -124,14 +126,6 @@ public static class GatewayHost
         {
             throw new OptionsValidationException(GatewayOptions.Section, typeof(GatewayOptions), errors);
         }
-    }
-
-    /// <summary>Stops accepting and drains the write service before the store closes.</summary>
-    private sealed class ShutdownOrder(LocalWriteService writer) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public async Task StopAsync(CancellationToken cancellationToken) => await writer.DisposeAsync().ConfigureAwait(false);
     }
 }
 

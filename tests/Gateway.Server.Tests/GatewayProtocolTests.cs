@@ -216,3 +216,18 @@ public sealed class HeartbeatTests
         Assert.Equal(1UL, Assert.IsType<SendAckFrame>(await pending).Seq);
     }
 }
+
+/// <summary>Stopping the host closes every WebSocket with 1001 (reconnect elsewhere) instead of hanging.</summary>
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task Stopping_the_host_closes_sessions_with_1001()
+    {
+        var gw = await TestGateway.StartAsync();
+        await using var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        var closed = client.ReceiveCloseAsync(TimeSpan.FromSeconds(20));
+        var stopping = gw.DisposeAsync().AsTask();
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, await closed);
+        await stopping.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+}

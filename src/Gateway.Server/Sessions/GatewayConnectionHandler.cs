@@ -2,6 +2,7 @@ using Gateway.Protocol;
 using Gateway.Server.Auth;
 using Gateway.WebSockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 
 namespace Gateway.Server.Sessions;
 
@@ -58,6 +59,12 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
         var socket = new WebSocketConnection(connection.Transport, _wsOptions);
         var session = new Session(socket, principal, connection.ConnectionId, _services);
         _services.Metrics.ConnectionOpened();
+
+        // Kestrel asks every connection to close when the host stops; answer with 1001 so the client reconnects
+        // (to another pod) and resumes from its cursors. Kestrel aborts whatever is still open after the host's
+        // shutdown timeout.
+        using var shutdown = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
+            .Register(static s => ((WebSocketConnection)s!).Close(CloseCodes.GoingAway, "server shutting down"), socket);
         try
         {
             session.Start();
