@@ -114,4 +114,22 @@ public sealed class CatchUpTests
             Assert.True(caughtUp <= 1);
         }
     }
+
+    [Fact]
+    public async Task A_cursor_beyond_the_head_is_answered_with_the_servers_position()
+    {
+        // A client that has seen seq 10 of a chat whose store only has 2 (e.g. the server was restored from an
+        // older backup) learns it from CaughtUp, and is not sent seqs it claims to have.
+        await using var gw = await TestGateway.StartAsync();
+        await gw.CreateChatAsync("general", "alice");
+        await using var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await alice.SendTextAsync("general", "one");
+        await alice.ReceiveAsync<SendAckFrame>();
+        await alice.SendTextAsync("general", "two");
+        await alice.ReceiveAsync<SendAckFrame>();
+
+        await alice.SubscribeAsync(new ChatCursor("general", 10));
+        Assert.Equal(2UL, (await alice.ReceiveAsync<SubscribedFrame>()).Results[0].HeadSeq);
+        Assert.Equal(new CaughtUpFrame("general", 2), await alice.ReceiveAsync<CaughtUpFrame>());
+    }
 }

@@ -26,6 +26,8 @@ internal sealed class ChatSubscription
     private State _state = State.CatchingUp;
     private ulong _last;
     private ulong _pendingMax;
+    private ulong _sentMax;
+    private bool _caughtUpSent;
 
     public ChatSubscription(Session session, string tenantId, string chatId, ulong afterSeq)
     {
@@ -75,6 +77,7 @@ internal sealed class ChatSubscription
                     }
 
                     _last = seq;
+                    _sentMax = seq;
                     return true;
                 case State.Live when seq <= _last:
                     return false; // duplicate
@@ -162,6 +165,7 @@ internal sealed class ChatSubscription
                         }
 
                         _last = message.Seq;
+                        _sentMax = message.Seq;
                     }
                 }
                 finally
@@ -191,7 +195,14 @@ internal sealed class ChatSubscription
                 }
 
                 _state = State.Live;
-                Session.EnqueueCaughtUp(ChatId, _last);
+                if (!_caughtUpSent)
+                {
+                    // The server's position, not the client's: below the cursor only when the client has seen seqs
+                    // this store never had (e.g. restored from an older backup), which PROTOCOL.md §8 tells it to check.
+                    _caughtUpSent = true;
+                    Session.EnqueueCaughtUp(ChatId, Math.Max(head, _sentMax));
+                }
+
                 return;
             }
         }
