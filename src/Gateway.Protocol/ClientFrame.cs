@@ -15,7 +15,7 @@ public readonly struct ClientFrame
     /// <summary>The client's request id, echoed in the answer (all client frames).</summary>
     public uint RequestId { get; init; }
 
-    /// <summary>UTF-8 chat id (Send, History).</summary>
+    /// <summary>UTF-8 chat id (Send, History, Typing).</summary>
     public ReadOnlySequence<byte> ChatId { get; init; }
 
     /// <summary>UTF-8 client message id, the idempotency key (Send).</summary>
@@ -35,6 +35,9 @@ public readonly struct ClientFrame
 
     /// <summary>History: the most messages to return.</summary>
     public uint Limit { get; init; }
+
+    /// <summary>RefreshToken: the new token (UTF-8 JWT).</summary>
+    public ReadOnlySequence<byte> Token { get; init; }
 
     /// <summary>Subscribe/Unsubscribe: number of entries in <see cref="Items"/>.</summary>
     public int ItemCount { get; init; }

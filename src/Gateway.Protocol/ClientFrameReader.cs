@@ -69,7 +69,7 @@ public static class ClientFrameReader
             else
             {
                 frame = new ClientFrame { Type = type };
-                return tag is >= 1 and <= 4 ? ReadStatus.Invalid : ReadStatus.UnknownType;
+                return tag is >= 1 and <= 6 ? ReadStatus.Invalid : ReadStatus.UnknownType;
             }
 
             var status = type switch
@@ -78,6 +78,8 @@ public static class ClientFrameReader
                 FrameType.Unsubscribe => ReadItems(ref reader, count, 3, type, requestId, out frame),
                 FrameType.Send => ReadSend(ref reader, count, requestId, out frame),
                 FrameType.History => ReadHistory(ref reader, count, requestId, out frame),
+                FrameType.Typing => ReadOneString(ref reader, count, type, requestId, out frame),
+                FrameType.RefreshToken => ReadOneString(ref reader, count, type, requestId, out frame),
                 _ => ReadStatus.UnknownType,
             };
             if (status != ReadStatus.Ok)
@@ -226,6 +228,22 @@ public static class ClientFrameReader
         var limit = reader.ReadUInt32();
         SkipRest(ref reader, count - 5);
         frame = new ClientFrame { Type = FrameType.History, RequestId = requestId, ChatId = chatId, BeforeSeq = beforeSeq, Limit = limit };
+        return ReadStatus.Ok;
+    }
+
+    private static ReadStatus ReadOneString(ref MessagePackReader reader, int count, FrameType type, uint requestId, out ClientFrame frame)
+    {
+        // Typing: [5, requestId, chatId]; RefreshToken: [6, requestId, token]
+        frame = default;
+        if (count < 3 || !TryReadStr(ref reader, out var value))
+        {
+            return ReadStatus.Invalid;
+        }
+
+        SkipRest(ref reader, count - 3);
+        frame = type == FrameType.Typing
+            ? new ClientFrame { Type = type, RequestId = requestId, ChatId = value }
+            : new ClientFrame { Type = type, RequestId = requestId, Token = value };
         return ReadStatus.Ok;
     }
 

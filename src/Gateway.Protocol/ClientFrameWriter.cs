@@ -71,6 +71,28 @@ public static class ClientFrameWriter
         w.Flush();
     }
 
+    /// <summary>[5, requestId, chatId]</summary>
+    public static void WriteTyping(IBufferWriter<byte> output, uint requestId, string chatId)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(3);
+        w.Write((uint)FrameType.Typing);
+        w.Write(requestId);
+        w.Write(chatId);
+        w.Flush();
+    }
+
+    /// <summary>[6, requestId, token]</summary>
+    public static void WriteRefreshToken(IBufferWriter<byte> output, uint requestId, string token)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(3);
+        w.Write((uint)FrameType.RefreshToken);
+        w.Write(requestId);
+        w.Write(token);
+        w.Flush();
+    }
+
     internal static void WriteNullable(ref MessagePackWriter w, long? value)
     {
         if (value is { } v)

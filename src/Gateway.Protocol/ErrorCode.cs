@@ -18,6 +18,9 @@ public enum ErrorCode : ushort
     /// <summary>The user is not a member of the chat, or the chat does not exist (the two are not distinguished).</summary>
     NotMember = 10,
 
+    /// <summary>A RefreshToken carried a token that is invalid, expired, or names another user or tenant.</summary>
+    Unauthenticated = 11,
+
     /// <summary>A field is out of its documented range (id syntax, content length, expiresAt, limit...).</summary>
     ValidationFailed = 20,
 

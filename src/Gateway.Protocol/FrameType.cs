@@ -18,6 +18,12 @@ public enum FrameType : byte
     /// <summary>Client: ask for an older page of a chat.</summary>
     History = 4,
 
+    /// <summary>Client: "I am typing in this chat" (ephemeral, never stored, dropped first under pressure).</summary>
+    Typing = 5,
+
+    /// <summary>Client: replace the connection's token before it expires, without reconnecting.</summary>
+    RefreshToken = 6,
+
     /// <summary>Server: first frame after the handshake.</summary>
     Hello = 32,
 
@@ -44,4 +50,16 @@ public enum FrameType : byte
 
     /// <summary>Server: a subscription was ended by the server (e.g. the user was removed from the chat).</summary>
     Revoked = 40,
+
+    /// <summary>Server: answer to RefreshToken; the connection now lives until the new expiry.</summary>
+    TokenRefreshed = 41,
+
+    /// <summary>Server: another member is typing in a subscribed chat (ephemeral).</summary>
+    UserTyping = 42,
+
+    /// <summary>Server: the token expires soon; send RefreshToken or be closed with 4001.</summary>
+    TokenExpiring = 43,
+
+    /// <summary>Server: this server is draining; reconnect (to any server) after the given delay.</summary>
+    Drain = 44,
 }

@@ -43,11 +43,15 @@ public abstract record ServerFrame
                 FrameType.Subscribed => ReadSubscribed(ref r),
                 FrameType.Unsubscribed => new UnsubscribedFrame(r.ReadUInt32()),
                 FrameType.SendAck => new SendAckFrame(r.ReadUInt32(), Str(ref r), r.ReadUInt64(), Str(ref r), r.ReadInt64(), r.ReadBoolean()),
-                FrameType.Error => new ErrorFrame(r.ReadUInt32(), (ErrorCode)r.ReadUInt16(), Str(ref r)),
+                FrameType.Error => new ErrorFrame(r.ReadUInt32(), (ErrorCode)r.ReadUInt16(), Str(ref r), count > 4 ? r.ReadUInt32() : 0),
                 FrameType.Message => new MessageFrame(Str(ref r), ReadMessageBody(ref r)),
                 FrameType.CaughtUp => new CaughtUpFrame(Str(ref r), r.ReadUInt64()),
                 FrameType.HistoryPage => ReadHistoryPage(ref r),
                 FrameType.Revoked => new RevokedFrame(Str(ref r), (ErrorCode)r.ReadUInt16(), Str(ref r)),
+                FrameType.TokenRefreshed => new TokenRefreshedFrame(r.ReadUInt32(), r.ReadInt64()),
+                FrameType.UserTyping => new UserTypingFrame(Str(ref r), Str(ref r)),
+                FrameType.TokenExpiring => new TokenExpiringFrame(r.ReadInt64(), r.ReadInt64()),
+                FrameType.Drain => new DrainFrame(r.ReadUInt32(), Str(ref r)),
                 _ => null,
             };
             if (frame is null)
@@ -56,7 +60,7 @@ public abstract record ServerFrame
             }
 
             // Newer servers may append fields: skip them.
-            for (var i = FieldCount(type); i < count; i++)
+            for (var i = type == FrameType.Error && count > 4 ? 5 : FieldCount(type); i < count; i++)
             {
                 r.Skip();
             }
@@ -80,6 +84,10 @@ public abstract record ServerFrame
         FrameType.CaughtUp => 3,
         FrameType.HistoryPage => 5,
         FrameType.Revoked => 4,
+        FrameType.TokenRefreshed => 3,
+        FrameType.UserTyping => 3,
+        FrameType.TokenExpiring => 3,
+        FrameType.Drain => 3,
         _ => 0,
     };
 
@@ -189,14 +197,14 @@ public sealed record SendAckFrame(uint RequestId, string ChatId, ulong Seq, stri
         ServerFrameWriter.WriteSendAck(output, RequestId, ChatId, Seq, MessageId, SentAt, Duplicate);
 }
 
-/// <summary>A request failed.</summary>
-public sealed record ErrorFrame(uint RequestId, ErrorCode Code, string Message) : ServerFrame
+/// <summary>A request failed. <see cref="RetryAfterMs"/> (0 = none) says when a retry may succeed (RateLimited).</summary>
+public sealed record ErrorFrame(uint RequestId, ErrorCode Code, string Message, uint RetryAfterMs = 0) : ServerFrame
 {
     /// <inheritdoc/>
     public override FrameType Type => FrameType.Error;
 
     /// <inheritdoc/>
-    public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteError(output, RequestId, Code, Message);
+    public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteError(output, RequestId, Code, Message, RetryAfterMs);
 }
 
 /// <summary>One chat message.</summary>
@@ -238,4 +246,44 @@ public sealed record RevokedFrame(string ChatId, ErrorCode Code, string Message)
 
     /// <inheritdoc/>
     public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteRevoked(output, ChatId, Code, Message);
+}
+
+/// <summary>The connection's token was replaced; it now lives until <see cref="ExpiresAt"/> (Unix ms).</summary>
+public sealed record TokenRefreshedFrame(uint RequestId, long ExpiresAt) : ServerFrame
+{
+    /// <inheritdoc/>
+    public override FrameType Type => FrameType.TokenRefreshed;
+
+    /// <inheritdoc/>
+    public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteTokenRefreshed(output, RequestId, ExpiresAt);
+}
+
+/// <summary>A member is typing in a subscribed chat. Ephemeral: may be dropped, never replayed.</summary>
+public sealed record UserTypingFrame(string ChatId, string UserId) : ServerFrame
+{
+    /// <inheritdoc/>
+    public override FrameType Type => FrameType.UserTyping;
+
+    /// <inheritdoc/>
+    public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteUserTyping(output, ChatId, UserId);
+}
+
+/// <summary>The token expires at <see cref="ExpiresAt"/>; the connection closes with 4001 at <see cref="CloseAt"/> unless refreshed.</summary>
+public sealed record TokenExpiringFrame(long ExpiresAt, long CloseAt) : ServerFrame
+{
+    /// <inheritdoc/>
+    public override FrameType Type => FrameType.TokenExpiring;
+
+    /// <inheritdoc/>
+    public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteTokenExpiring(output, ExpiresAt, CloseAt);
+}
+
+/// <summary>The server is draining: reconnect after <see cref="ReconnectAfterMs"/> (jittered per connection).</summary>
+public sealed record DrainFrame(uint ReconnectAfterMs, string Message) : ServerFrame
+{
+    /// <inheritdoc/>
+    public override FrameType Type => FrameType.Drain;
+
+    /// <inheritdoc/>
+    public override void WriteTo(IBufferWriter<byte> output) => ServerFrameWriter.WriteDrain(output, ReconnectAfterMs, Message);
 }

@@ -72,15 +72,21 @@ public static class ServerFrameWriter
         w.Flush();
     }
 
-    /// <summary>[36, requestId, code, message]; requestId 0 when the error answers no request.</summary>
-    public static void WriteError(IBufferWriter<byte> output, uint requestId, ErrorCode code, string message)
+    /// <summary>[36, requestId, code, message] or, with a retry hint, [36, requestId, code, message, retryAfterMs];
+    /// requestId 0 when the error answers no request.</summary>
+    public static void WriteError(IBufferWriter<byte> output, uint requestId, ErrorCode code, string message, uint retryAfterMs = 0)
     {
         var w = new MessagePackWriter(output);
-        w.WriteArrayHeader(4);
+        w.WriteArrayHeader(retryAfterMs > 0 ? 5 : 4);
         w.Write((uint)FrameType.Error);
         w.Write(requestId);
         w.Write((uint)code);
         w.Write(message);
+        if (retryAfterMs > 0)
+        {
+            w.Write(retryAfterMs);
+        }
+
         w.Flush();
     }
 
@@ -134,6 +140,51 @@ public static class ServerFrameWriter
         w.Write((uint)FrameType.Revoked);
         w.Write(chatId);
         w.Write((uint)code);
+        w.Write(message);
+        w.Flush();
+    }
+
+    /// <summary>[41, requestId, expiresAt]</summary>
+    public static void WriteTokenRefreshed(IBufferWriter<byte> output, uint requestId, long expiresAt)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(3);
+        w.Write((uint)FrameType.TokenRefreshed);
+        w.Write(requestId);
+        w.Write(expiresAt);
+        w.Flush();
+    }
+
+    /// <summary>[42, chatId, userId]</summary>
+    public static void WriteUserTyping(IBufferWriter<byte> output, string chatId, string userId)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(3);
+        w.Write((uint)FrameType.UserTyping);
+        w.Write(chatId);
+        w.Write(userId);
+        w.Flush();
+    }
+
+    /// <summary>[43, expiresAt, closeAt]: the token expires at expiresAt; without a RefreshToken the connection is
+    /// closed with 4001 at closeAt (expiresAt plus the grace period).</summary>
+    public static void WriteTokenExpiring(IBufferWriter<byte> output, long expiresAt, long closeAt)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(3);
+        w.Write((uint)FrameType.TokenExpiring);
+        w.Write(expiresAt);
+        w.Write(closeAt);
+        w.Flush();
+    }
+
+    /// <summary>[44, reconnectAfterMs, message]</summary>
+    public static void WriteDrain(IBufferWriter<byte> output, uint reconnectAfterMs, string message)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteArrayHeader(3);
+        w.Write((uint)FrameType.Drain);
+        w.Write(reconnectAfterMs);
         w.Write(message);
         w.Flush();
     }

@@ -4,7 +4,7 @@ namespace Gateway.Server;
 
 /// <summary>Configuration section <c>Gateway</c>. Every value can be set with <c>--Gateway:Name=value</c> or
 /// the environment variable <c>Gateway__Name</c>. Defaults are what a development box wants.</summary>
-public sealed class GatewayOptions
+public sealed partial class GatewayOptions
 {
     /// <summary>Configuration section name.</summary>
     public const string Section = "Gateway";
