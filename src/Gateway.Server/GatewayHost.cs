@@ -64,7 +64,9 @@ public static class GatewayHost
             sp.GetRequiredService<IOptions<GatewayOptions>>().Value,
             sp.GetRequiredService<GatewayMetrics>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Session")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Session"),
+            sp.GetRequiredService<JwtAuthenticator>(),
+            new UserLimits(sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>())));
         services.AddSingleton<GatewayConnectionHandler>();
 
         var endpoints = new GatewayEndpoints();

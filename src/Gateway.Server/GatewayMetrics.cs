@@ -17,6 +17,8 @@ public sealed class GatewayMetrics : IDisposable
         SlowConsumerCloses = _meter.CreateCounter<long>("gateway.slow_consumer.closes", description: "Connections closed with 4002");
         HandshakeRejects = _meter.CreateCounter<long>("gateway.handshake.rejects", description: "Upgrades answered with an HTTP error");
         Sends = _meter.CreateCounter<long>("gateway.sends", description: "Send frames answered, tagged by result");
+        EphemeralDropped = _meter.CreateCounter<long>("gateway.ephemeral.dropped", description: "Typing notices dropped for connections with a half-full queue");
+        RateLimited = _meter.CreateCounter<long>("gateway.rate_limited", description: "Requests refused or dropped by a per-user rate limit, tagged by kind");
     }
 
     /// <summary>Live deliveries.</summary>
@@ -33,6 +35,12 @@ public sealed class GatewayMetrics : IDisposable
 
     /// <summary>Send results.</summary>
     public Counter<long> Sends { get; }
+
+    /// <summary>Ephemeral signals dropped under pressure.</summary>
+    public Counter<long> EphemeralDropped { get; }
+
+    /// <summary>Rate-limited requests.</summary>
+    public Counter<long> RateLimited { get; }
 
     /// <summary>Open sessions right now.</summary>
     public long Connections => Interlocked.Read(ref _connections);

@@ -61,6 +61,37 @@ public sealed partial class GatewayOptions
     /// <summary>If non-empty, browser <c>Origin</c> values allowed to connect (native clients send none).</summary>
     public string[] AllowedOrigins { get; set; } = [];
 
+    /// <summary>Per-user send rate (frames per second, across the user's connections on this server).</summary>
+    public double SendsPerSecond { get; set; } = 20;
+
+    /// <summary>Per-user send burst.</summary>
+    public int SendBurst { get; set; } = 100;
+
+    /// <summary>Per-user Subscribe frames per second.</summary>
+    public double SubscribesPerSecond { get; set; } = 10;
+
+    /// <summary>Per-user Subscribe burst.</summary>
+    public int SubscribeBurst { get; set; } = 20;
+
+    /// <summary>Per-user History requests per second.</summary>
+    public double HistoryPerSecond { get; set; } = 10;
+
+    /// <summary>Per-user History burst.</summary>
+    public int HistoryBurst { get; set; } = 20;
+
+    /// <summary>Per-user Typing signals per second (over it they are dropped silently).</summary>
+    public double TypingPerSecond { get; set; } = 5;
+
+    /// <summary>Per-user Typing burst.</summary>
+    public int TypingBurst { get; set; } = 10;
+
+    /// <summary>How long before token expiry the server sends TokenExpiring, in seconds (capped at a third of the
+    /// token's remaining lifetime).</summary>
+    public int TokenRefreshLeadSeconds { get; set; } = 60;
+
+    /// <summary>How long after token expiry a connection may live without a RefreshToken, in seconds.</summary>
+    public int TokenGraceSeconds { get; set; } = 30;
+
     /// <summary>Longest a message may live (expiresAt - now), in seconds: 30 days.</summary>
     public long MaxExpirySeconds { get; set; } = 30L * 24 * 3600;
 }

@@ -139,6 +139,42 @@ public sealed class ChatRegistry : IDisposable
         }
     }
 
+    /// <summary>
+    /// Fans a typing notice out to the chat's live subscribers on this gateway, except the typer's own sessions.
+    /// Ephemeral: never stored, dropped for any connection whose queue is half full.
+    /// </summary>
+    internal void PublishTyping(string tenantId, string chatId, string userId)
+    {
+        if (!_chats.TryGetValue(new ChatKey(tenantId, chatId), out var subs))
+        {
+            return;
+        }
+
+        var snapshot = subs.Items;
+        if (snapshot.Length <= 1)
+        {
+            return; // nobody but (at most) the typer
+        }
+
+        var frame = OutboundFrame.Rent(32 + chatId.Length + userId.Length);
+        ServerFrameWriter.WriteUserTyping(frame, chatId, userId);
+        frame.Seal();
+        try
+        {
+            foreach (var s in snapshot)
+            {
+                if (!string.Equals(s.Session.UserId, userId, StringComparison.Ordinal))
+                {
+                    s.OnEphemeral(frame);
+                }
+            }
+        }
+        finally
+        {
+            frame.Release();
+        }
+    }
+
     private void Revoke(string tenantId, string chatId, string userId)
     {
         if (!_chats.TryGetValue(new ChatKey(tenantId, chatId), out var subs))

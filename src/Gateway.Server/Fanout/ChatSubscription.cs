@@ -102,6 +102,18 @@ internal sealed class ChatSubscription
         return false;
     }
 
+    /// <summary>Offers an ephemeral frame (typing): only to a live subscription, and only when the session has room.</summary>
+    public void OnEphemeral(OutboundFrame frame)
+    {
+        lock (_lock)
+        {
+            if (_state == State.Live)
+            {
+                Session.TryEnqueueEphemeral(frame);
+            }
+        }
+    }
+
     /// <summary>Ends the subscription; no frame of this chat is enqueued after this returns.</summary>
     /// <returns>False if it was already closed.</returns>
     public bool Close()

@@ -17,6 +17,11 @@ internal sealed partial class Session
     {
         // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
         var o = _services.Options;
+        if (!TryTakeOrRefuse(_buckets!.Sends, f.RequestId, "send"))
+        {
+            return default;
+        }
+
         if (f.ChatId.Length > ProtocolConstants.MaxChatIdBytes || f.ClientMessageId.Length > ProtocolConstants.MaxClientMessageIdBytes ||
             f.ContentType.Length > ProtocolConstants.MaxContentTypeBytes || f.Content.Length > o.MaxContentBytes)
         {
@@ -112,6 +117,11 @@ internal sealed partial class Session
 
     private ValueTask HandleSubscribe(in ClientFrame f)
     {
+        if (!TryTakeOrRefuse(_buckets!.Subscribes, f.RequestId, "subscribe"))
+        {
+            return default;
+        }
+
         if (f.ItemCount > _services.Options.MaxChatsPerSubscribe)
         {
             SendError(f.RequestId, ErrorCode.LimitExceeded, $"at most {_services.Options.MaxChatsPerSubscribe} chats per Subscribe");
@@ -237,6 +247,11 @@ internal sealed partial class Session
 
     private ValueTask HandleHistory(in ClientFrame f)
     {
+        if (!TryTakeOrRefuse(_buckets!.History, f.RequestId, "history"))
+        {
+            return default;
+        }
+
         var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(f.ChatId) : null;
         if (chatId is null || !Validation.IsValidId(chatId) || f.Limit is 0 or > ProtocolConstants.MaxHistoryPage)
         {
@@ -275,5 +290,65 @@ internal sealed partial class Session
         var frame = OutboundFrame.Rent(64 + bytes + (taken * 128));
         ServerFrameWriter.WriteHistoryPage(frame, requestId, chatId, fields.AsSpan(0, taken), rows.Count > taken);
         Enqueue(frame);
+    }
+
+    private ValueTask HandleTyping(in ClientFrame f)
+    {
+        var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(f.ChatId) : null;
+        if (chatId is null || !Validation.IsValidId(chatId))
+        {
+            SendError(f.RequestId, ErrorCode.ValidationFailed, "chatId must be a valid id");
+            return default;
+        }
+
+        // Over the limit typing is dropped without an answer: an error per keystroke would only be noise.
+        if (!_buckets!.Typing.TryTake(_services.Limits.Now(), out _))
+        {
+            _services.Metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("kind", "typing"));
+            return default;
+        }
+
+        var member = _services.Membership.IsMemberAsync(TenantId, chatId, UserId);
+        return member.IsCompletedSuccessfully ? PublishTyping(f.RequestId, chatId, member.Result) : new ValueTask(PublishTypingAsync(f.RequestId, chatId, member));
+    }
+
+    private async Task PublishTypingAsync(uint requestId, string chatId, ValueTask<bool> member) =>
+        await PublishTyping(requestId, chatId, await member.ConfigureAwait(false)).ConfigureAwait(false);
+
+    private ValueTask PublishTyping(uint requestId, string chatId, bool member)
+    {
+        if (!member)
+        {
+            SendError(requestId, ErrorCode.NotMember, "not a member of this chat");
+        }
+        else
+        {
+            _services.Registry.PublishTyping(TenantId, chatId, UserId);
+        }
+
+        return default;
+    }
+
+    private ValueTask HandleRefreshToken(in ClientFrame f)
+    {
+        if (!TryTakeOrRefuse(_buckets!.Subscribes, f.RequestId, "refresh"))
+        {
+            return default;
+        }
+
+        var token = f.Token.IsSingleSegment ? System.Text.Encoding.UTF8.GetString(f.Token.FirstSpan) : System.Text.Encoding.UTF8.GetString(f.Token.ToArray());
+        var principal = _services.Auth.Validate(token, out var failure);
+        if (principal is null || principal.TenantId != TenantId || principal.UserId != UserId)
+        {
+            // The connection keeps its old token and deadline.
+            SendError(f.RequestId, ErrorCode.Unauthenticated, failure ?? "the token names another user or tenant");
+            return default;
+        }
+
+        ScheduleTokenTimeline(principal.ExpiresAt);
+        var frame = OutboundFrame.Rent(32);
+        ServerFrameWriter.WriteTokenRefreshed(frame, f.RequestId, principal.ExpiresAt);
+        Enqueue(frame);
+        return default;
     }
 }

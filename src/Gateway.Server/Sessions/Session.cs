@@ -17,7 +17,9 @@ internal sealed record SessionServices(
     GatewayOptions Options,
     GatewayMetrics Metrics,
     TimeProvider Time,
-    ILogger Logger);
+    ILogger Logger,
+    JwtAuthenticator Auth,
+    UserLimits Limits);
 
 /// <summary>
 /// One authenticated WebSocket connection speaking <c>chatgw.v1</c>: decodes client frames, calls the write
@@ -38,6 +40,8 @@ internal sealed partial class Session : IWebSocketMessageHandler
     private readonly object _catchUpLock = new();
     private Task _catchUpChain = Task.CompletedTask;
     private int _closed;
+    private UserLimits.Buckets? _buckets;
+    private CancellationTokenSource? _tokenTimeline;
 
     public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
     {
@@ -58,15 +62,16 @@ internal sealed partial class Session : IWebSocketMessageHandler
 
     public string UserId => Principal.UserId;
 
-    /// <summary>Sends Hello and arms the token-expiry close. Call before <see cref="WebSocketConnection.RunAsync"/>.</summary>
+    /// <summary>Sends Hello and arms the token timeline. Call before <see cref="WebSocketConnection.RunAsync"/>.</summary>
     public void Start()
     {
         var o = _services.Options;
+        _buckets = _services.Limits.Acquire(TenantId, UserId);
         var frame = OutboundFrame.Rent(128);
         ServerFrameWriter.WriteHello(frame, SessionId, TenantId, UserId, (uint)o.MaxMessageBytes, (uint)o.MaxContentBytes,
             (uint)o.HeartbeatSeconds, Principal.ExpiresAt);
         Enqueue(frame);
-        _ = CloseOnTokenExpiryAsync();
+        ScheduleTokenTimeline(Principal.ExpiresAt);
     }
 
     /// <inheritdoc/>
@@ -93,6 +98,8 @@ internal sealed partial class Session : IWebSocketMessageHandler
             FrameType.Subscribe => HandleSubscribe(frame),
             FrameType.Unsubscribe => HandleUnsubscribe(frame),
             FrameType.History => HandleHistory(frame),
+            FrameType.Typing => HandleTyping(frame),
+            FrameType.RefreshToken => HandleRefreshToken(frame),
             _ => default,
         };
     }
@@ -103,6 +110,12 @@ internal sealed partial class Session : IWebSocketMessageHandler
         if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
             return;
+        }
+
+        _tokenTimeline?.Cancel();
+        if (_buckets is not null)
+        {
+            _services.Limits.Release(TenantId, UserId);
         }
 
         ChatSubscription[] all;
@@ -237,22 +250,79 @@ internal sealed partial class Session : IWebSocketMessageHandler
         Enqueue(frame);
     }
 
-    private async Task CloseOnTokenExpiryAsync()
+    /// <summary>
+    /// Token timeline: TokenExpiring some time before expiry, close 4001 after the grace period. A successful
+    /// RefreshToken replaces the timeline (the old one is cancelled).
+    /// </summary>
+    private void ScheduleTokenTimeline(long expiresAt)
     {
-        var delay = DateTimeOffset.FromUnixTimeMilliseconds(Principal.ExpiresAt) - _services.Time.GetUtcNow();
+        var next = new CancellationTokenSource();
+        Interlocked.Exchange(ref _tokenTimeline, next)?.Cancel();
+        if (_closed != 0)
+        {
+            next.Cancel();
+        }
+
+        _ = TokenTimelineAsync(expiresAt, next.Token);
+    }
+
+    private async Task TokenTimelineAsync(long expiresAt, CancellationToken replaced)
+    {
+        var o = _services.Options;
+        var time = _services.Time;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(replaced, Connection.Closing);
         try
         {
-            if (delay > TimeSpan.Zero)
+            var remaining = expiresAt - time.GetUtcNow().ToUnixTimeMilliseconds();
+            var lead = Math.Min(o.TokenRefreshLeadSeconds * 1000L, Math.Max(0, remaining / 3));
+            var closeAt = expiresAt + (o.TokenGraceSeconds * 1000L);
+            if (remaining - lead > 0)
             {
-                await Task.Delay(delay, _services.Time, Connection.Closing).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(remaining - lead), time, linked.Token).ConfigureAwait(false);
+            }
+
+            var frame = OutboundFrame.Rent(32);
+            ServerFrameWriter.WriteTokenExpiring(frame, expiresAt, closeAt);
+            Enqueue(frame);
+
+            var untilClose = closeAt - time.GetUtcNow().ToUnixTimeMilliseconds();
+            if (untilClose > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(untilClose), time, linked.Token).ConfigureAwait(false);
             }
 
             Connection.Close(CloseCodes.TokenExpired, "token expired");
         }
         catch (OperationCanceledException)
         {
-            // connection ended first
+            // refreshed, or the connection ended first
         }
+    }
+
+    /// <summary>Offers an ephemeral frame; dropped (and counted) when the queue is half full or closing.</summary>
+    internal void TryEnqueueEphemeral(OutboundFrame frame)
+    {
+        var o = _services.Options;
+        if (Connection.FramesQueued * 2 > o.MaxOutboundFrames || Connection.BytesQueued * 2 > o.MaxOutboundBytes || !Connection.TryEnqueue(frame))
+        {
+            _services.Metrics.EphemeralDropped.Add(1);
+        }
+    }
+
+    /// <summary>Takes a token from a per-user bucket, or answers RateLimited with the wait.</summary>
+    private bool TryTakeOrRefuse(Connections.TokenBucket bucket, uint requestId, string kind)
+    {
+        if (bucket.TryTake(_services.Limits.Now(), out var retryAfter))
+        {
+            return true;
+        }
+
+        _services.Metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        var ms = (uint)Math.Clamp(Math.Ceiling(retryAfter.TotalMilliseconds), 1, uint.MaxValue);
+        var frame = OutboundFrame.Rent(96);
+        ServerFrameWriter.WriteError(frame, requestId, ErrorCode.RateLimited, $"too many {kind} requests", ms);
+        Enqueue(frame);
+        return false;
     }
 
     /// <summary>Decodes a UTF-8 id slice; ids are at most a few dozen bytes.</summary>

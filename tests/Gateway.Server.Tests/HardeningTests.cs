@@ -1,0 +1,260 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Gateway.Protocol;
+using Gateway.TestUtilities;
+
+namespace Gateway.Server.Tests;
+
+/// <summary>Session-level hardening over real sockets: rate limits, typing, token refresh and expiry, slow consumers.</summary>
+public sealed class HardeningTests
+{
+    [Fact]
+    public async Task Sends_over_the_per_user_rate_get_RateLimited_with_retry_after_across_connections()
+    {
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:SendsPerSecond=2", "--Gateway:SendBurst=3");
+        await gw.CreateChatAsync("general", "alice");
+        await using var a = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await using var b = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+
+        // The burst of 3 is shared by both of alice's connections.
+        await a.SendTextAsync("general", "1", "k1");
+        Assert.Equal(1UL, (await a.ReceiveAsync<SendAckFrame>()).Seq);
+        await a.SendTextAsync("general", "2", "k2");
+        Assert.Equal(2UL, (await a.ReceiveAsync<SendAckFrame>()).Seq);
+        await b.SendTextAsync("general", "3", "k3");
+        Assert.Equal(3UL, (await b.ReceiveAsync<SendAckFrame>()).Seq);
+
+        var id = await b.SendTextAsync("general", "4", "k4");
+        var limited = await b.ReceiveAsync<ErrorFrame>();
+        Assert.Equal((id, ErrorCode.RateLimited), (limited.RequestId, limited.Code));
+        Assert.InRange(limited.RetryAfterMs, 1u, 1000u);
+
+        // After the advertised wait the same send goes through, exactly once.
+        await Task.Delay(TimeSpan.FromMilliseconds(limited.RetryAfterMs + 50));
+        await b.SendTextAsync("general", "4", "k4");
+        var ack = await b.ReceiveAsync<SendAckFrame>();
+        Assert.Equal((4UL, false), (ack.Seq, ack.Duplicate));
+    }
+
+    [Fact]
+    public async Task Typing_reaches_other_live_subscribers_only_and_floods_are_dropped_silently()
+    {
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:TypingPerSecond=1", "--Gateway:TypingBurst=2");
+        await gw.CreateChatAsync("general", "alice", "bob");
+        await using var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await using var bob = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob"));
+        foreach (var c in new[] { alice, bob })
+        {
+            await c.SubscribeAsync(new ChatCursor("general", 0));
+            await c.ReceiveAsync<SubscribedFrame>();
+            await c.ReceiveAsync<CaughtUpFrame>();
+        }
+
+        // Five typing frames against a burst of two: bob sees two notices, alice gets no errors.
+        for (var i = 0; i < 5; i++)
+        {
+            await alice.SendFrameAsync(w => ClientFrameWriter.WriteTyping(w, 100, "general"));
+        }
+
+        // Alice's next frames are her own message and its ack (either order): no typing echo, no errors.
+        await alice.SendTextAsync("general", "done typing");
+        var two = new[] { await alice.ReceiveAsync(), await alice.ReceiveAsync() };
+        Assert.Single(two.OfType<SendAckFrame>());
+        Assert.Equal(1UL, Assert.Single(two.OfType<MessageFrame>()).Message.Seq);
+
+        Assert.Equal(new UserTypingFrame("general", "alice"), await bob.ReceiveAsync<UserTypingFrame>());
+        Assert.Equal(new UserTypingFrame("general", "alice"), await bob.ReceiveAsync<UserTypingFrame>());
+        Assert.Equal(1UL, (await bob.ReceiveAsync<MessageFrame>()).Message.Seq);
+
+        // A non-member's typing is refused.
+        await using var mallory = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("mallory"));
+        await mallory.SendFrameAsync(w => ClientFrameWriter.WriteTyping(w, 7, "general"));
+        var error = await mallory.ReceiveAsync<ErrorFrame>();
+        Assert.Equal((7u, ErrorCode.NotMember), (error.RequestId, error.Code));
+    }
+
+    [Fact]
+    public async Task Token_expiry_warns_then_closes_4001()
+    {
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:TokenGraceSeconds=1");
+        await using var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice", lifetime: TimeSpan.FromSeconds(3)));
+        var expiring = await client.ReceiveAsync<TokenExpiringFrame>(TimeSpan.FromSeconds(10));
+        Assert.Equal(client.Hello.TokenExpiresAt, expiring.ExpiresAt);
+        Assert.Equal(expiring.ExpiresAt + 1000, expiring.CloseAt);
+        var status = await client.ReceiveCloseAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(CloseCodes.TokenExpired, (ushort)status!.Value);
+    }
+
+    [Fact]
+    public async Task Token_refreshed_in_band_keeps_the_connection()
+    {
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:TokenGraceSeconds=1");
+        await gw.CreateChatAsync("general", "alice");
+        await using var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice", lifetime: TimeSpan.FromSeconds(3)));
+        var expiring = await client.ReceiveAsync<TokenExpiringFrame>(TimeSpan.FromSeconds(10));
+
+        // Another user's token is refused and changes nothing.
+        await client.SendFrameAsync(w => ClientFrameWriter.WriteRefreshToken(w, 1, gw.Token("bob")));
+        var refused = await client.ReceiveAsync<ErrorFrame>();
+        Assert.Equal((1u, ErrorCode.Unauthenticated), (refused.RequestId, refused.Code));
+
+        var fresh = gw.Token("alice", lifetime: TimeSpan.FromHours(1));
+        await client.SendFrameAsync(w => ClientFrameWriter.WriteRefreshToken(w, 2, fresh));
+        var refreshed = await client.ReceiveAsync<TokenRefreshedFrame>();
+        Assert.Equal(2u, refreshed.RequestId);
+        Assert.True(refreshed.ExpiresAt > expiring.ExpiresAt + 3_000_000);
+
+        // Well past the old close time the connection still works.
+        var pastOldDeadline = DateTimeOffset.FromUnixTimeMilliseconds(expiring.CloseAt + 1000) - DateTimeOffset.UtcNow;
+        if (pastOldDeadline > TimeSpan.Zero)
+        {
+            await Task.Delay(pastOldDeadline);
+        }
+
+        await client.SendTextAsync("general", "still connected");
+        Assert.Equal(1UL, (await client.ReceiveAsync<SendAckFrame>()).Seq);
+    }
+
+    [Fact]
+    public async Task Stalled_reader_is_closed_4002_others_keep_receiving_and_it_resumes_without_loss()
+    {
+        // 200 × 30 KB = 6 MB for the stalled reader: more than the kernel can buffer on loopback (4 MB send
+        // buffer at most, net.ipv4.tcp_wmem) plus Kestrel's 64 KB output pipe, so the gateway's own bound must act.
+        const int readers = 50, messages = 200;
+        var content = new string('x', 30_000);
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:MaxOutboundFrames=64", "--Gateway:MaxOutboundBytes=131072",
+            "--Gateway:SendsPerSecond=100000", "--Gateway:SendBurst=100000");
+        var members = Enumerable.Range(0, readers).Select(i => $"r{i}").Append("alice").Append("stalled").ToArray();
+        await gw.CreateChatAsync("busy", members);
+
+        // The stalled reader: a raw socket with a tiny receive buffer that subscribes and then never reads again.
+        using var stalled = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await stalled.ConnectAsync(IPEndPoint.Parse(gw.WebSocketUri.Authority));
+        var upgrade = RawWebSocketClient.BuildUpgradeRequest(gw.WebSocketUri.AbsolutePath, ProtocolConstants.SubProtocol,
+            extraHeaders: $"Authorization: Bearer {gw.Token("stalled")}");
+        var subscribe = new System.Buffers.ArrayBufferWriter<byte>();
+        ClientFrameWriter.WriteSubscribe(subscribe, 1, [new ChatCursor("busy", 0)]);
+        await stalled.SendAsync(Encoding.ASCII.GetBytes(upgrade).Concat(RawWebSocketClient.BuildFrame(RawWebSocketClient.OpBinary, subscribe.WrittenSpan)).ToArray());
+
+        var clients = new List<WsClient>();
+        for (var i = 0; i < readers; i++)
+        {
+            var c = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token($"r{i}"));
+            await c.SubscribeAsync(new ChatCursor("busy", 0));
+            await c.ReceiveAsync<SubscribedFrame>();
+            await c.ReceiveAsync<CaughtUpFrame>();
+            clients.Add(c);
+        }
+
+        var receiving = clients.Select(c => Task.Run(async () =>
+        {
+            var seqs = new List<ulong>();
+            while (seqs.Count < messages)
+            {
+                if (await c.ReceiveAsync(TimeSpan.FromSeconds(30)) is MessageFrame m)
+                {
+                    seqs.Add(m.Message.Seq);
+                }
+            }
+
+            return seqs;
+        })).ToList();
+
+        await using (var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice")))
+        {
+            for (var i = 0; i < messages; i++)
+            {
+                await alice.SendTextAsync("busy", content, $"m{i}");
+                await alice.ReceiveAsync<SendAckFrame>();
+            }
+        }
+
+        // Everyone who reads got everything, in order.
+        foreach (var seqs in await Task.WhenAll(receiving).WaitAsync(TimeSpan.FromSeconds(60)))
+        {
+            Assert.Equal(Enumerable.Range(1, messages).Select(i => (ulong)i), seqs);
+        }
+
+        // The stalled one was cut off: once it reads again it finds a 4002 close after what was buffered,
+        // and the server dropped its connection.
+        var buffer = new byte[1 << 20];
+        var received = new List<byte>();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (true)
+            {
+                var n = await stalled.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                received.AddRange(buffer.AsSpan(0, n).ToArray());
+            }
+        }
+
+        var (lastSeq, closeCode) = ScanFrames(received.ToArray());
+        Assert.Equal(CloseCodes.SlowConsumer, closeCode);
+        Assert.True(lastSeq < messages, $"the stalled reader was sent everything ({lastSeq}); the bound did not apply");
+
+        // It resumes from its cursor and loses nothing.
+        await using var resumed = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("stalled"));
+        await resumed.SubscribeAsync(new ChatCursor("busy", lastSeq));
+        await resumed.ReceiveAsync<SubscribedFrame>();
+        var rest = new List<ulong>();
+        while (rest.Count < messages - (int)lastSeq)
+        {
+            rest.Add(Assert.IsType<MessageFrame>(await resumed.ReceiveAsync()).Message.Seq);
+        }
+
+        Assert.Equal(Enumerable.Range((int)lastSeq + 1, messages - (int)lastSeq).Select(i => (ulong)i), rest);
+        foreach (var c in clients)
+        {
+            await c.DisposeAsync();
+        }
+    }
+
+    /// <summary>Walks server frames (after the HTTP response): the last Message seq and the close code.</summary>
+    private static (ulong LastSeq, ushort? CloseCode) ScanFrames(byte[] data)
+    {
+        var start = data.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        ulong last = 0;
+        ushort? close = null;
+        for (var i = start; i + 2 <= data.Length;)
+        {
+            var opcode = data[i] & 0x0F;
+            long len = data[i + 1] & 0x7F;
+            var header = 2;
+            if (len == 126)
+            {
+                len = (data[i + 2] << 8) | data[i + 3];
+                header = 4;
+            }
+            else if (len == 127)
+            {
+                len = (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(i + 2));
+                header = 10;
+            }
+
+            if (i + header + len > data.Length)
+            {
+                break;
+            }
+
+            var payload = new System.Buffers.ReadOnlySequence<byte>(data, i + header, (int)len);
+            if (opcode == 2 && ServerFrame.Decode(payload) is MessageFrame m)
+            {
+                last = m.Message.Seq;
+            }
+            else if (opcode == 8 && len >= 2)
+            {
+                close = (ushort)((data[i + header] << 8) | data[i + header + 1]);
+            }
+
+            i += header + (int)len;
+        }
+
+        return (last, close);
+    }
+}
