@@ -257,4 +257,18 @@ public sealed class HardeningTests
 
         return (last, close);
     }
+
+    [Fact]
+    public async Task Slow_handshake_is_dropped_and_the_gateway_keeps_serving()
+    {
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:HandshakeTimeoutSeconds=1");
+        await using var slowloris = await RawWebSocketClient.ConnectAsync(IPEndPoint.Parse(gw.WebSocketUri.Authority));
+
+        // Half a request, then nothing: the server hangs up after the handshake timeout.
+        await slowloris.SendRawAsync(Encoding.ASCII.GetBytes("GET /v1/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"));
+        Assert.True(await slowloris.ReadUntilEofAsync(TimeSpan.FromSeconds(15)), "the stalled handshake was not dropped");
+
+        await using var fine = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        Assert.Equal("alice", fine.Hello.UserId);
+    }
 }
