@@ -63,6 +63,7 @@ public sealed partial class ChatClient
 
             conn.ReceiveTask = ReceiveLoopAsync(conn);
             var hello = await conn.Hello.WaitAsync(timeout.Token).ConfigureAwait(false);
+            Interlocked.Exchange(ref _tokenExpiresAt, hello.TokenExpiresAt);
             Volatile.Write(ref _hello, hello);
             Log($"connection {number}: hello, session {hello.SessionId}, user {hello.UserId}");
             return conn;
@@ -111,6 +112,11 @@ public sealed partial class ChatClient
         await conn.SendLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
+            if (conn.CloseSent)
+            {
+                return; // drained before it was resumed: the receive loop ends at the server's close reply
+            }
+
             for (var start = 0; start < cursors.Length; start += ResumeChunk)
             {
                 var chunk = cursors.AsSpan(start, Math.Min(ResumeChunk, cursors.Length - start)).ToArray();
@@ -125,7 +131,8 @@ public sealed partial class ChatClient
                     return;
                 }
 
-                resend = [.. _unacked.Values];
+                // A send waiting out a retry delay is written by its timer, on this connection once published.
+                resend = [.. _unacked.Values.Where(static s => !s.RetryScheduled)];
                 _current = conn;
                 _ready.TrySetResult(conn);
                 published = true;
@@ -199,7 +206,9 @@ public sealed partial class ChatClient
             }
 
             SetState(ChatConnectionState.Reconnecting, end.Code, end.Error);
-            var next = await ReconnectAsync(end).ConfigureAwait(false);
+
+            // After the client's own drain close the server's jittered delay is already served: go at once.
+            var next = await ReconnectAsync(end, immediate: conn.CloseSent).ConfigureAwait(false);
             if (next is null)
             {
                 return;
@@ -212,10 +221,10 @@ public sealed partial class ChatClient
     }
 
     /// <summary>Backs off and retries until connected; null when disposed or the failure is final.</summary>
-    private async Task<Connection?> ReconnectAsync(ConnectionEnd end)
+    private async Task<Connection?> ReconnectAsync(ConnectionEnd end, bool immediate)
     {
         // A token expiry is not an overload signal: the first retry may go at once with the fresh token.
-        var attempt = end.Code == CloseCodes.TokenExpired ? -1 : 0;
+        var attempt = immediate || end.Code == CloseCodes.TokenExpired ? -1 : 0;
         for (; ; attempt++)
         {
             try
@@ -291,18 +300,7 @@ public sealed partial class ChatClient
     /// <summary>Unpublishes a finished connection and fails its non-send requests. Sends stay unacknowledged.</summary>
     private void TearDown(Connection conn, ConnectionEnd end)
     {
-        lock (_stateLock)
-        {
-            if (_current == conn)
-            {
-                _current = null;
-                if (_ready.Task.IsCompleted && _fatal is null)
-                {
-                    _ready = NewReady();
-                }
-            }
-        }
-
+        Unpublish(conn);
         conn.Abort();
         var lost = new ChatClientException(ErrorCode.Unavailable, $"The request did not complete: {end}.", end.Error)
         {
@@ -325,6 +323,22 @@ public sealed partial class ChatClient
         }
 
         conn.Dispose();
+    }
+
+    /// <summary>Stops handing out <paramref name="conn"/>: new requests wait for the next connection.</summary>
+    private void Unpublish(Connection conn)
+    {
+        lock (_stateLock)
+        {
+            if (_current == conn)
+            {
+                _current = null;
+                if (_ready.Task.IsCompleted && _fatal is null)
+                {
+                    _ready = NewReady();
+                }
+            }
+        }
     }
 
     private async Task CloseGracefullyAsync(Connection conn)

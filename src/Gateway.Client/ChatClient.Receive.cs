@@ -138,8 +138,17 @@ public sealed partial class ChatClient
                 return default;
             case SubscribedFrame subscribed:
                 return OnSubscribedAsync(conn, subscribed);
-            case UnsubscribedFrame or HistoryPageFrame:
+            case UnsubscribedFrame or HistoryPageFrame or TokenRefreshedFrame:
                 CompleteCall(conn, frame);
+                return default;
+            case UserTypingFrame typing:
+                OnUserTyping(typing);
+                return default;
+            case TokenExpiringFrame expiring:
+                OnTokenExpiring(conn, expiring);
+                return default;
+            case DrainFrame drain:
+                OnDrain(conn, drain);
                 return default;
             case CaughtUpFrame caughtUp:
                 return OnCaughtUp(conn, caughtUp) ? _events.Writer.WriteAsync(caughtUp, _disposeToken) : default;
@@ -161,6 +170,7 @@ public sealed partial class ChatClient
         UnsubscribedFrame u => u.RequestId,
         HistoryPageFrame h => h.RequestId,
         SubscribedFrame s => s.RequestId,
+        TokenRefreshedFrame t => t.RequestId,
         _ => 0,
     };
 
@@ -189,17 +199,26 @@ public sealed partial class ChatClient
             return;
         }
 
+        // Only RateLimited carries a retry hint; 0 means the server gave none.
+        TimeSpan? retryAfter = error.RetryAfterMs > 0 ? TimeSpan.FromMilliseconds(error.RetryAfterMs) : null;
         switch (pending)
         {
             case PendingSend send when ChatClientException.IsRetryableCode(error.Code):
-                Log($"connection {conn.Number}: send {send.ClientMessageId} got retryable {error.Code}; retrying");
-                _ = RetrySendLaterAsync(send);
+                Log($"connection {conn.Number}: send {send.ClientMessageId} got retryable {error.Code}; retrying after {retryAfter?.ToString() ?? "back-off"}");
+                ScheduleSendRetry(send, retryAfter);
                 break;
             case PendingSend send:
-                send.Result.TrySetException(new ChatClientException(error.Code, error.Message));
+                send.Result.TrySetException(new ChatClientException(error.Code, error.Message) { RetryAfter = retryAfter });
+                break;
+            case SubscribeCall { Resume: true } resume when ChatClientException.IsRetryableCode(error.Code):
+                // The client's own re-subscribe was refused for now (e.g. rate-limited right after a drain sent
+                // everyone back at once): the chats are not subscribed on this connection, so try again later.
+                Log($"connection {conn.Number}: re-subscribe of {resume.Cursors.Length} chat(s) got {error.Code}; again after {retryAfter?.ToString() ?? "back-off"}");
+                _ = ResubscribeLaterAsync(conn, resume, retryAfter ?? BackoffDelay(resume.Attempt));
+                resume.Fail(new ChatClientException(error.Code, error.Message) { RetryAfter = retryAfter });
                 break;
             case PendingCall call:
-                call.Fail(new ChatClientException(error.Code, error.Message));
+                call.Fail(new ChatClientException(error.Code, error.Message) { RetryAfter = retryAfter });
                 break;
         }
     }
@@ -353,6 +372,62 @@ public sealed partial class ChatClient
         chat.Repairing = true;
         chat.RepairedAt = chat.Cursor;
         return true;
+    }
+
+    /// <summary>
+    /// Sends a refused resume re-subscribe again after <paramref name="delay"/>, on the same connection, from the
+    /// chats' cursors at that time (chats unsubscribed or revoked meanwhile are left out). When the connection
+    /// ends first, the next resume re-subscribes everything anyway.
+    /// </summary>
+    private async Task ResubscribeLaterAsync(Connection conn, SubscribeCall failed, TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, conn.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        List<ChatCursor> cursors = [];
+        lock (_chatsLock)
+        {
+            foreach (var requested in failed.Cursors)
+            {
+                if (_chats.TryGetValue(requested.ChatId, out var chat))
+                {
+                    cursors.Add(new ChatCursor(requested.ChatId, chat.Cursor));
+                }
+            }
+        }
+
+        if (cursors.Count == 0)
+        {
+            return;
+        }
+
+        // Not awaited: OnSubscribedAsync applies the answer, OnError schedules the next try.
+        var call = new SubscribeCall([.. cursors], resume: true) { Attempt = failed.Attempt + 1 };
+        try
+        {
+            await conn.SendLock.WaitAsync(conn.Token).ConfigureAwait(false);
+            try
+            {
+                if (!conn.CloseSent)
+                {
+                    await WriteCallLockedAsync(conn, call).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                conn.SendLock.Release();
+            }
+        }
+        catch (Exception e) when (IsSocketFailure(e))
+        {
+            Log($"connection {conn.Number}: re-subscribe not written ({e.GetType().Name}); the next resume does it");
+        }
     }
 
     /// <summary>Re-subscribes one chat from its cursor on the same connection; the server replays what is missing.</summary>

@@ -13,7 +13,8 @@ public sealed partial class ChatClient
     /// Sends a message and completes once the server acknowledged it as durable. Retries by itself, always with
     /// the same client message id so the server stores the message once: after <see cref="ChatClientOptions.RequestTimeout"/>
     /// without an answer, after a reconnect, and after a retryable error (<see cref="ErrorCode.Unavailable"/>,
-    /// <see cref="ErrorCode.RateLimited"/>, <see cref="ErrorCode.Internal"/>, with back-off). It ends only with an ack,
+    /// <see cref="ErrorCode.Internal"/> with back-off; <see cref="ErrorCode.RateLimited"/> after the server's
+    /// retryAfterMs). It ends only with an ack,
     /// a non-retryable error, cancellation, or the client ending.
     /// </summary>
     /// <param name="chatId">The chat.</param>
@@ -72,7 +73,8 @@ public sealed partial class ChatClient
                     // connection is down, the resume after the reconnect writes it instead.
                     lock (_stateLock)
                     {
-                        conn = _current;
+                        // A retry waiting out its delay (e.g. the server's retryAfterMs) writes it itself.
+                        conn = send.RetryScheduled ? null : _current;
                     }
 
                     if (conn is not null)
@@ -167,15 +169,25 @@ public sealed partial class ChatClient
         uint requestId = 0;
         try
         {
-            conn = await WaitReadyAsync(linked.Token).ConfigureAwait(false);
-            await conn.SendLock.WaitAsync(linked.Token).ConfigureAwait(false);
-            try
+            while (true)
             {
-                requestId = await WriteCallLockedAsync(conn, call).ConfigureAwait(false);
-            }
-            finally
-            {
-                conn.SendLock.Release();
+                conn = await WaitReadyAsync(linked.Token).ConfigureAwait(false);
+                await conn.SendLock.WaitAsync(linked.Token).ConfigureAwait(false);
+                try
+                {
+                    if (!conn.CloseSent)
+                    {
+                        requestId = await WriteCallLockedAsync(conn, call).ConfigureAwait(false);
+                        break;
+                    }
+                }
+                finally
+                {
+                    conn.SendLock.Release();
+                }
+
+                // The connection is closing for a drain and already unpublished: wait for the next one.
+                await Task.Yield();
             }
 
             return await call.Task.WaitAsync(linked.Token).ConfigureAwait(false);
@@ -245,7 +257,8 @@ public sealed partial class ChatClient
             await conn.SendLock.WaitAsync(conn.Token).ConfigureAwait(false);
             try
             {
-                if (!send.Result.Task.IsCompleted)
+                // After a drain's close frame nothing may be written; the resume on the next connection writes it.
+                if (!send.Result.Task.IsCompleted && !conn.CloseSent)
                 {
                     await WriteSendLockedAsync(conn, send).ConfigureAwait(false);
                 }
@@ -261,12 +274,25 @@ public sealed partial class ChatClient
         }
     }
 
-    /// <summary>After a retryable error: back off (as for reconnects), then write the send again with the same id.</summary>
-    private async Task RetrySendLaterAsync(PendingSend send)
+    /// <summary>
+    /// After a retryable error: waits <paramref name="retryAfter"/> (the server's hint) or else the reconnect
+    /// back-off, then writes the send again with the same id.
+    /// </summary>
+    private void ScheduleSendRetry(PendingSend send, TimeSpan? retryAfter)
+    {
+        lock (_stateLock)
+        {
+            send.RetryScheduled = true;
+        }
+
+        _ = RetrySendLaterAsync(send, retryAfter ?? BackoffDelay(send.RetryCount++));
+    }
+
+    private async Task RetrySendLaterAsync(PendingSend send, TimeSpan delay)
     {
         try
         {
-            await Task.Delay(BackoffDelay(send.RetryCount++), _disposeToken).ConfigureAwait(false);
+            await Task.Delay(delay, _disposeToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -276,6 +302,9 @@ public sealed partial class ChatClient
         Connection? conn;
         lock (_stateLock)
         {
+            // Cleared under the same lock a resume reads it with: either this writes the send on the connection
+            // a resume already published, or the resume (which finds the flag clear) writes it.
+            send.RetryScheduled = false;
             if (!_unacked.ContainsKey(send.Order))
             {
                 return; // acked, failed or abandoned meanwhile

@@ -9,8 +9,9 @@ namespace Gateway.Client;
 /// cursors, with idempotent sends that are retried until acknowledged.
 /// </summary>
 /// <remarks>
-/// <para><b>Thread safety.</b> <see cref="SendAsync"/>, <see cref="SendTextAsync"/>, <see cref="SubscribeAsync"/>,
-/// <see cref="UnsubscribeAsync"/>, <see cref="GetHistoryAsync"/>, <see cref="GetCursor"/> and the counters may be
+/// <para><b>Thread safety.</b> <see cref="SendAsync"/>, <see cref="SendTextAsync"/>, <see cref="SendTypingAsync"/>,
+/// <see cref="SubscribeAsync"/>, <see cref="UnsubscribeAsync"/>, <see cref="GetHistoryAsync"/>, <see cref="GetCursor"/>
+/// and the counters may be
 /// called concurrently from any thread. Events have exactly one reader: call <see cref="ReadEventsAsync"/> (or read
 /// <see cref="Events"/>) from one loop only. <see cref="ConnectAsync"/> is called once, before anything else
 /// that needs a connection. <see cref="DisposeAsync"/> may be called once from any thread and fails what is still
@@ -18,7 +19,8 @@ namespace Gateway.Client;
 /// <para><b>Backpressure.</b> Events go through a bounded buffer of <see cref="ChatClientOptions.EventBufferCapacity"/>.
 /// When it is full the client stops reading the socket, which also delays answers to requests. So the event loop
 /// must not wait for a request's answer while events are unread: send from another task, or read events
-/// concurrently.</para>
+/// concurrently. Typing notices are the exception: they never wait for room, they are dropped and counted
+/// (<see cref="TypingNoticesDropped"/>).</para>
 /// <para><b>Ordering.</b> Sends are written in call order and, after a reconnect, written again in call order.
 /// Events of one chat arrive in seq order, each exactly once; <see cref="DuplicatesDropped"/> and
 /// <see cref="GapsDetected"/> count what the client had to repair.</para>
@@ -28,6 +30,30 @@ namespace Gateway.Client;
 /// id. Subscribe, unsubscribe and history requests in flight fail with <see cref="ChatClientException"/>
 /// (<see cref="ErrorCode.Unavailable"/>). A close with 1002, 1003, 1007, 1008 or 1009 means a client bug and
 /// ends the client instead of reconnecting in a loop; so does 4001 with a fixed token.</para>
+/// <para><b>Typing.</b> <see cref="SendTypingAsync"/> writes a Typing frame and expects no answer; without a
+/// connection the notice is dropped, not queued. Other members' <see cref="UserTypingFrame"/> notices come through
+/// the event stream, in order with the messages, for subscribed chats only; they are never replayed and move no
+/// cursor. Show "typing" for about 5 s after the last one.</para>
+/// <para><b>Token refresh.</b> The server announces the token's expiry with TokenExpiring (by default a minute
+/// before it). With a <see cref="ChatClientOptions.TokenProvider"/> the client asks it for a token and sends
+/// RefreshToken on the live connection; TokenRefreshed moves <see cref="TokenExpiresAt"/> and counts in
+/// <see cref="TokenRefreshes"/>. A refusal (<see cref="ErrorCode.Unauthenticated"/>), a provider failure or no
+/// answer is logged and counted in <see cref="TokenRefreshFailures"/>, nothing more: the server closes with 4001
+/// at the announced time and the reconnect asks the provider again. With a fixed token the notice is only logged,
+/// and the 4001 close ends the client.</para>
+/// <para><b>Drain.</b> A Drain frame means the server is shutting down. The client keeps using the connection
+/// (sends are still written and acknowledged) for the frame's jittered delay, then stops handing it out, sends a
+/// normal close (1000), keeps reading until the server's close reply so acks already on their way still count,
+/// and reconnects at once (through the load balancer, so to another server) with the usual resume. When the
+/// server closes with 1001 first, the client reconnects with the normal back-off. Either way an unacknowledged
+/// send stays pending and is written again on the next connection with the same client message id, so it is
+/// neither lost nor stored twice; a request issued during the switch waits for the next connection. With
+/// <see cref="ChatClientOptions.AutoReconnect"/> off, the drain close ends the client.</para>
+/// <para><b>Rate limits.</b> A send answered with <see cref="ErrorCode.RateLimited"/> is written again (same
+/// client message id) after the error's retryAfterMs, or after the reconnect back-off when it has none; neither
+/// the request-timeout rewrite nor a resume writes it earlier. Subscribe, unsubscribe and history requests fail
+/// with a <see cref="ChatClientException"/> whose <see cref="ChatClientException.RetryAfter"/> carries the hint.
+/// The client's own re-subscribe after a reconnect is sent again after the hint instead, from the cursors.</para>
 /// </remarks>
 public sealed partial class ChatClient : IAsyncDisposable
 {
@@ -113,8 +139,8 @@ public sealed partial class ChatClient : IAsyncDisposable
     public long Reconnects => Interlocked.Read(ref _reconnects);
 
     /// <summary>
-    /// The events for the application: <see cref="MessageFrame"/>, <see cref="CaughtUpFrame"/> and
-    /// <see cref="RevokedFrame"/>. One reader only. Completes when the client is disposed, and completes with
+    /// The events for the application: <see cref="MessageFrame"/>, <see cref="CaughtUpFrame"/>,
+    /// <see cref="RevokedFrame"/> and <see cref="UserTypingFrame"/>. One reader only. Completes when the client is disposed, and completes with
     /// a <see cref="ChatClientException"/> when the client ends for good.
     /// </summary>
     public ChannelReader<ServerFrame> Events => _events.Reader;

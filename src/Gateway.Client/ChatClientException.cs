@@ -39,6 +39,10 @@ public class ChatClientException : Exception
     /// <summary>The WebSocket close code the server sent, when the failure came from a close.</summary>
     public int? CloseStatus { get; init; }
 
+    /// <summary>The server's minimum wait before retrying (the <c>retryAfterMs</c> of an
+    /// <see cref="ErrorCode.RateLimited"/> error), or null when it gave none.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     /// <summary>The HTTP status of a refused upgrade (e.g. 401), when the failure came from one.</summary>
     public int? HttpStatus { get; init; }
 

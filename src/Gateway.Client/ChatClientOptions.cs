@@ -10,8 +10,9 @@ public sealed class ChatClientOptions
     public Uri Endpoint { get; set; } = new("ws://127.0.0.1:8080" + ProtocolConstants.DefaultPath);
 
     /// <summary>
-    /// Supplies the bearer token; called before every connect and reconnect, so it can refresh an expired token.
-    /// Takes precedence over <see cref="Token"/>.
+    /// Supplies the bearer token; called before every connect and reconnect, and when the server announces the
+    /// token's expiry (TokenExpiring) to refresh it on the live connection, so it must return a token that is valid
+    /// then, for the same user and tenant. Takes precedence over <see cref="Token"/>.
     /// </summary>
     public Func<CancellationToken, ValueTask<string>>? TokenProvider { get; set; }
 
@@ -44,7 +45,8 @@ public sealed class ChatClientOptions
     /// <summary>
     /// Most events (messages, caught-up and revoked notices) buffered for the application. When the buffer is
     /// full the client stops reading the socket until the application reads, so memory stays bounded and the
-    /// server's slow-consumer policy (close 4002) applies. Default 1024.
+    /// server's slow-consumer policy (close 4002) applies. Typing notices that find it full are dropped instead.
+    /// Default 1024.
     /// </summary>
     public int EventBufferCapacity { get; set; } = 1024;
 

@@ -60,6 +60,89 @@ public sealed class ChatCliTests
     }
 
     [Fact]
+    public async Task Typing_is_printed_and_a_token_refresh_and_a_drain_are_handled_without_losing_a_line()
+    {
+        await using var server = await ScriptedServer.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("chatcli-");
+        var tokenFile = Path.Combine(dir.FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, "file-tok-1\n");
+        using var cli = StartCli("--url", server.Endpoint.ToString(), "--token-file", tokenFile, "--chat", "general");
+        try
+        {
+            await RunDrainSessionAsync(server, cli, tokenFile);
+        }
+        finally
+        {
+            if (!cli.HasExited)
+            {
+                cli.Kill(entireProcessTree: true);
+            }
+
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static async Task RunDrainSessionAsync(ScriptedServer server, Process cli, string tokenFile)
+    {
+        var stdout = cli.StandardOutput.ReadToEndAsync();
+        var errors = new System.Text.StringBuilder();
+        var stderr = Task.Run(async () =>
+        {
+            while (await cli.StandardError.ReadLineAsync() is { } line)
+            {
+                lock (errors)
+                {
+                    errors.AppendLine(line);
+                }
+            }
+        });
+        bool ErrorsContain(string text)
+        {
+            lock (errors)
+            {
+                return errors.ToString().Contains(text, StringComparison.Ordinal);
+            }
+        }
+
+        var conn1 = await server.AcceptAsync();
+        Assert.Equal("Bearer file-tok-1", conn1.Authorization);
+        var subscribe = await conn1.ReceiveAsync();
+        await conn1.SendAsync(Ok(subscribe, headSeq: 1), Msg("general", 1, "one"), new CaughtUpFrame("general", 1));
+        await conn1.SendAsync(new UserTypingFrame("general", "bob"));
+        await EventuallyAsync(() => ErrorsContain("(general: bob is typing…)"), "the typing notice on stderr");
+
+        // The token file was rotated; the expiry notice makes the library read it and refresh in place.
+        await File.WriteAllTextAsync(tokenFile, "file-tok-2");
+        await conn1.SendAsync(new TokenExpiringFrame(1_800_000_060_000, 1_800_000_090_000));
+        var refresh = await conn1.ReceiveAsync();
+        Assert.Equal((FrameType.RefreshToken, "file-tok-2"), (refresh.Type, refresh.Token));
+        await conn1.SendAsync(new TokenRefreshedFrame(refresh.RequestId, 1_800_003_600_000));
+
+        await conn1.SendAsync(new DrainFrame(0, "server draining"));
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, await conn1.ReceiveCloseAsync());
+        await conn1.CloseAsync(CloseCodes.Normal);
+
+        var conn2 = await server.AcceptAsync();
+        Assert.Equal("Bearer file-tok-2", conn2.Authorization);
+        var resubscribe = await conn2.ReceiveAsync();
+        Assert.Equal([new ChatCursor("general", 1)], resubscribe.Cursors);
+        await conn2.SendAsync(Ok(resubscribe, headSeq: 1), new CaughtUpFrame("general", 1));
+
+        await cli.StandardInput.WriteLineAsync("after the drain");
+        cli.StandardInput.Close();
+        var send = await conn2.ReceiveAsync();
+        Assert.Equal((FrameType.Send, "after the drain"), (send.Type, send.Text));
+        await conn2.SendAsync(new SendAckFrame(send.RequestId, "general", 2, "m2", 0, false));
+
+        await cli.WaitForExitAsync().WaitAsync(TestTimeout);
+        var output = await stdout.WaitAsync(TestTimeout);
+        await stderr.WaitAsync(TestTimeout);
+        Assert.True(cli.ExitCode == 0, $"exit {cli.ExitCode}; stderr: {errors}");
+        Assert.Contains("[general #1] bob: one", output, StringComparison.Ordinal);
+        Assert.True(ErrorsContain("sent #2"), "stderr: " + errors);
+    }
+
+    [Fact]
     public async Task Help_prints_usage_and_bad_arguments_exit_with_2()
     {
         using (var help = StartCli("--help"))

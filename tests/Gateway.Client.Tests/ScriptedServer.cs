@@ -29,6 +29,9 @@ public sealed class ScriptedServer : IAsyncDisposable
     /// <summary>When set, the upgrade is refused with this HTTP status.</summary>
     public int? RejectStatus { get; set; }
 
+    /// <summary>The token expiry announced in each Hello (Unix ms); default year 2100.</summary>
+    public long TokenExpiresAt { get; set; } = 4_102_444_800_000;
+
     /// <summary>Connections accepted so far.</summary>
     public int AcceptedCount => _acceptedCount;
 
@@ -70,7 +73,7 @@ public sealed class ScriptedServer : IAsyncDisposable
         var conn = new ScriptedConnection(context, socket, number, requested, selected,
             context.Request.Headers.Authorization.ToString(), context.Request.Query["access_token"].ToString());
         await conn.SendAsync(new HelloFrame(ProtocolConstants.Version, "session-" + number, "t1", "alice",
-            ProtocolConstants.DefaultMaxMessageBytes, ProtocolConstants.DefaultMaxContentBytes, 30, 4_102_444_800_000));
+            ProtocolConstants.DefaultMaxMessageBytes, ProtocolConstants.DefaultMaxContentBytes, 30, TokenExpiresAt));
         lock (_all)
         {
             _all.Add(conn);
@@ -192,6 +195,26 @@ public sealed class ScriptedConnection
         }
     }
 
+    /// <summary>
+    /// Reads until the client's close frame and returns its status, failing on any data frame in between. The
+    /// connection stays open for the test to send more frames; <see cref="CloseAsync"/> then answers the close.
+    /// </summary>
+    public async Task<WebSocketCloseStatus?> ReceiveCloseAsync()
+    {
+        using var cts = new CancellationTokenSource(ScriptedServer.Timeout);
+        var scratch = new byte[4096];
+        while (true)
+        {
+            var result = await _socket.ReceiveAsync(scratch.AsMemory(), cts.Token);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return _socket.CloseStatus;
+            }
+
+            Assert.Fail($"Expected the client's close, got a {result.MessageType} frame.");
+        }
+    }
+
     /// <summary>Drops the TCP connection with no close frame, like a crashed pod.</summary>
     public void Abort()
     {
@@ -228,7 +251,7 @@ public sealed class ScriptedConnection
 /// <summary>An owned copy of a client frame (a <see cref="ClientFrame"/> only borrows the receive buffer).</summary>
 public sealed record ReceivedFrame(
     FrameType Type, uint RequestId, string ChatId, string ClientMessageId, string ContentType, byte[] Content,
-    long? ExpiresAt, ChatCursor[] Cursors, string[] ChatIds, ulong BeforeSeq, uint Limit)
+    long? ExpiresAt, ChatCursor[] Cursors, string[] ChatIds, ulong BeforeSeq, uint Limit, string Token)
 {
     public string Text => Encoding.UTF8.GetString(Content);
 
@@ -249,6 +272,6 @@ public sealed record ReceivedFrame(
 
         return new ReceivedFrame(frame.Type, frame.RequestId, Encoding.UTF8.GetString(frame.ChatId),
             Encoding.UTF8.GetString(frame.ClientMessageId), Encoding.UTF8.GetString(frame.ContentType), frame.Content.ToArray(),
-            frame.ExpiresAt, [.. cursors], [.. chatIds], frame.BeforeSeq, frame.Limit);
+            frame.ExpiresAt, [.. cursors], [.. chatIds], frame.BeforeSeq, frame.Limit, Encoding.UTF8.GetString(frame.Token));
     }
 }

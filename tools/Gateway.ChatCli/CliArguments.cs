@@ -6,7 +6,7 @@ namespace Gateway.ChatCli;
 internal sealed class CliArguments
 {
     public const string Usage = """
-        Usage: Gateway.ChatCli --token <jwt> --chat <chatId> [--chat <chatId> ...] [options]
+        Usage: Gateway.ChatCli (--token <jwt> | --token-file <path>) --chat <chatId> [--chat <chatId> ...] [options]
 
         Connects to a chatgw.v1 gateway, subscribes, prints every message as
         "[chat #seq] sender: text" and sends each line read from stdin as text/plain.
@@ -14,6 +14,10 @@ internal sealed class CliArguments
         Options:
           --url <ws-url>     Gateway endpoint (default ws://127.0.0.1:8080/v1/ws)
           --token <jwt>      Bearer token (or set CHATGW_TOKEN)
+          --token-file <path>
+                             Read the token from this file before every connect and when the
+                             server says it expires (refreshed in place); another process can
+                             rotate the file. Takes precedence over --token.
           --chat <chatId>    Chat to join; repeat for several. Lines go to the first (see /chat).
           --after <seq>      Replay messages after this seq (default 0: the whole history)
           --token-in-query   Send the token as ?access_token= instead of an Authorization header
@@ -25,12 +29,17 @@ internal sealed class CliArguments
           /chat <chatId>     Switch the current chat (subscribing to it if needed)
           /quit              Exit (Ctrl+C works too)
 
+        Other members typing show as "(chat: user is typing…)" on stderr. A server
+        that drains or a token that expires is handled without losing a line.
+
         With piped stdin, every line is sent, the tool waits for the acks, then exits.
         """;
 
     public Uri Url { get; private set; } = new("ws://127.0.0.1:8080/v1/ws");
 
     public string? Token { get; private set; }
+
+    public string? TokenFile { get; private set; }
 
     public List<string> Chats { get; } = [];
 
@@ -79,6 +88,9 @@ internal sealed class CliArguments
                     case "--token":
                         result.Token = Value();
                         break;
+                    case "--token-file":
+                        result.TokenFile = Value();
+                        break;
                     case "--chat":
                         result.Chats.Add(Value());
                         break;
@@ -113,9 +125,9 @@ internal sealed class CliArguments
             return result;
         }
 
-        if (string.IsNullOrEmpty(result.Token))
+        if (string.IsNullOrEmpty(result.Token) && string.IsNullOrEmpty(result.TokenFile))
         {
-            error = "--token is required (or set CHATGW_TOKEN).";
+            error = "--token or --token-file is required (or set CHATGW_TOKEN).";
             return null;
         }
 

@@ -43,7 +43,8 @@ internal static class Program
         {
             return 0;
         }
-        catch (Exception e) when (e is ChatClientException or TimeoutException or System.Net.WebSockets.WebSocketException)
+        catch (Exception e) when (e is ChatClientException or TimeoutException or System.Net.WebSockets.WebSocketException
+            or IOException or InvalidDataException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync("error: " + e.Message);
             return 1;
@@ -55,7 +56,8 @@ internal static class Program
         await using var client = new ChatClient(new ChatClientOptions
         {
             Endpoint = args.Url,
-            Token = args.Token,
+            Token = args.TokenFile is null ? args.Token : null,
+            TokenProvider = args.TokenFile is { } path ? ct => ReadTokenFileAsync(path, ct) : null,
             TokenInQuery = args.TokenInQuery,
             Log = args.Verbose ? message => Console.Error.WriteLine("· " + message) : null,
         });
@@ -181,6 +183,9 @@ internal static class Program
                     case RevokedFrame r:
                         await Console.Error.WriteLineAsync($"({r.ChatId}: subscription ended: {r.Code} {r.Message})");
                         break;
+                    case UserTypingFrame t:
+                        await Console.Error.WriteLineAsync($"({t.ChatId}: {t.UserId} is typing…)");
+                        break;
                 }
             }
 
@@ -196,6 +201,13 @@ internal static class Program
             await quit.CancelAsync(); // stop the input loop too
             return 1;
         }
+    }
+
+    /// <summary>The token provider of <c>--token-file</c>: the file's trimmed contents, read anew on every call.</summary>
+    private static async ValueTask<string> ReadTokenFileAsync(string path, CancellationToken ct)
+    {
+        var token = (await File.ReadAllTextAsync(path, ct)).Trim();
+        return token.Length > 0 ? token : throw new InvalidDataException($"The token file {path} is empty.");
     }
 
     private static async Task PrintHistoryAsync(ChatClient client, string chat, string command, Dictionary<string, ulong> oldest, CancellationToken ct)

@@ -16,6 +16,9 @@ internal sealed class Connection : IDisposable
     private readonly TaskCompletionSource<HelloFrame> _hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _nextRequestId;
     private int _disposed;
+    private int _refreshing;
+    private int _draining;
+    private volatile bool _closeSent;
 
     public Connection(ClientWebSocket socket, int number)
     {
@@ -49,6 +52,27 @@ internal sealed class Connection : IDisposable
     public Task<ConnectionEnd> ReceiveTask { get; set; } = Task.FromResult(new ConnectionEnd(null, null, null));
 
     public bool IsTornDown => Token.IsCancellationRequested;
+
+    /// <summary>The client sent its close frame (drain): nothing more may be written, but answers are still read
+    /// until the server's close. Set and read under <see cref="SendLock"/> by writers.</summary>
+    public bool CloseSent
+    {
+        get => _closeSent;
+        set => _closeSent = value;
+    }
+
+    /// <summary>A Drain frame arrived on this connection (only the first one counts).</summary>
+    public bool IsDraining => Volatile.Read(ref _draining) != 0;
+
+    /// <summary>True for the first Drain of this connection; later ones change nothing.</summary>
+    public bool TryStartDrain() => Interlocked.Exchange(ref _draining, 1) == 0;
+
+    /// <summary>True when no token refresh is running on this connection; the caller then owns the refresh
+    /// until <see cref="EndRefresh"/>.</summary>
+    public bool TryStartRefresh() => Interlocked.Exchange(ref _refreshing, 1) == 0;
+
+    /// <summary>Ends the refresh started by <see cref="TryStartRefresh"/>.</summary>
+    public void EndRefresh() => Volatile.Write(ref _refreshing, 0);
 
     // 4 KiB holds any Subscribe of ~100 chats or a Send with a few KiB of content; larger frames grow it once.
     private const int InitialBufferBytes = 4 * 1024;

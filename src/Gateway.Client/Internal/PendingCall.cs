@@ -49,6 +49,9 @@ internal sealed class SubscribeCall : PendingCall
 
     public bool Resume { get; }
 
+    /// <summary>For a resume re-subscribe that got a retryable error: how many times it was sent again.</summary>
+    public int Attempt { get; init; }
+
     public override bool IsInternal => Resume;
 
     public override FrameType Answer => FrameType.Subscribed;
@@ -70,4 +73,12 @@ internal sealed class HistoryCall(string chatId, ulong beforeSeq, uint limit) : 
     public override FrameType Answer => FrameType.HistoryPage;
 
     public override void Write(IBufferWriter<byte> output, uint requestId) => ClientFrameWriter.WriteHistory(output, requestId, chatId, beforeSeq, limit);
+}
+
+/// <summary>RefreshToken: answered by TokenRefreshed, or Error(Unauthenticated).</summary>
+internal sealed class RefreshTokenCall(string token) : PendingCall
+{
+    public override FrameType Answer => FrameType.TokenRefreshed;
+
+    public override void Write(IBufferWriter<byte> output, uint requestId) => ClientFrameWriter.WriteRefreshToken(output, requestId, token);
 }

@@ -35,5 +35,12 @@ internal sealed class PendingSend
     /// <summary>How many retryable errors this send got; drives its retry back-off.</summary>
     public int RetryCount { get; set; }
 
+    /// <summary>
+    /// A retry is waiting for its delay (back-off, or the server's retryAfterMs). Until it fires, neither the
+    /// request-timeout rewrite nor a resume writes the send, so a RateLimited send is not written early.
+    /// Guarded by the client's state lock.
+    /// </summary>
+    public bool RetryScheduled { get; set; }
+
     public TaskCompletionSource<SendAckFrame> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
