@@ -8,7 +8,10 @@
 // Decode-only vectors (extra trailing fields, non-compact integers) are hand-built MessagePack, because no
 // writer produces them; tests/Gateway.Protocol.Tests checks all of them in both directions.
 using System.Buffers;
+using System.Buffers.Text;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Gateway.Protocol;
 using MessagePack;
@@ -18,6 +21,9 @@ Directory.CreateDirectory(outDir);
 
 // Fixed, realistic values: 2025-01-01T00:00:00Z is 1_735_689_600_000 ms since the Unix epoch.
 const long T0 = 1_735_689_600_000;
+
+// HS256 key of the RefreshToken vectors: 32 ASCII bytes (256 bits, the HS256 minimum); a test value, not a secret.
+const string JwtTestKey = "chatgw-v1-golden-vectors-hs256!!";
 var hello = Encoding.UTF8.GetBytes("hello");
 
 // ---------------------------------------------------------------- client frames
@@ -124,6 +130,58 @@ Emit("client-history.json", "History",
         w => ClientFrameWriter.WriteHistory(w, 21, "general", 300, 200),
         j => HistoryJson(j, 21, "general", 300, 200)));
 
+// A 40-byte chat id (the syntax allows up to 64) takes str8 (0xd9): fixstr stops at 31 bytes.
+const string LongChatId = "project-apollo_launch-readiness-2025-q1x";
+Emit("client-typing.json", "Typing",
+    V("typing", "The user is typing in chat general. No answer on success (ephemeral, never stored).",
+        w => ClientFrameWriter.WriteTyping(w, 40, "general"),
+        j => TypingJson(j, 40, "general")),
+    V("typing-long-chat-id", "A 40-byte chat id is a str8 (0xd9 0x28).",
+        w => ClientFrameWriter.WriteTyping(w, 41, LongChatId),
+        j => TypingJson(j, 41, LongChatId)),
+    DecodeOnly("typing-extra-field", "A newer client appended a field (a bool): it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(4);
+            w.Write(5u);
+            w.Write(42u);
+            w.Write("general");
+            w.Write(true);
+        },
+        j => TypingJson(j, 42, "general")),
+    DecodeOnly("typing-wide-request-id", "requestId 43 as uint16 (0xcd 0x002b) instead of a fixint is accepted.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(3);
+            w.Write(5u);
+            w.WriteUInt16(43);
+            w.Write("general");
+        },
+        j => TypingJson(j, 43, "general")));
+
+// Real HS256 JWTs (signed with a fixed test key; the codec never looks inside a token, the server does).
+var shortToken = Jwt("""{"alg":"HS256","typ":"JWT"}""", $$"""{"sub":"alice","tid":"acme","exp":{{(T0 / 1000) + 7200}}}""");
+var longToken = Jwt(
+    """{"alg":"HS256","typ":"JWT","kid":"2025-01"}""",
+    $$"""{"iss":"https://auth.example.com/","aud":"chatgw","sub":"alice","tid":"acme","iat":{{T0 / 1000}},"nbf":{{T0 / 1000}},"exp":{{(T0 / 1000) + 7200}},"jti":"9b2f6c1e-4a7d-4e21-8c3b-5f0a9d7e6b14"}""");
+Emit("client-refreshtoken.json", "RefreshToken",
+    V("refreshtoken", $"A {shortToken.Length}-byte JWT is a str8 (0xd9).",
+        w => ClientFrameWriter.WriteRefreshToken(w, 50, shortToken),
+        j => RefreshTokenJson(j, 50, shortToken)),
+    V("refreshtoken-long", $"A {longToken.Length}-byte JWT (more claims) is a str16 (0xda): tokens over 255 bytes are common.",
+        w => ClientFrameWriter.WriteRefreshToken(w, 51, longToken),
+        j => RefreshTokenJson(j, 51, longToken)),
+    DecodeOnly("refreshtoken-extra-field", "A newer client appended a field (nil): it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(4);
+            w.Write(6u);
+            w.Write(52u);
+            w.Write(shortToken);
+            w.WriteNil();
+        },
+        j => RefreshTokenJson(j, 52, shortToken)));
+
 // ---------------------------------------------------------------- server frames
 var m1 = new MessageFields(1, "01JGZ6Y5K8Q3W4E5R6T7Y8U9I0", "alice", T0, "text/plain", hello, null);
 var m2 = new MessageFields(2, "01JGZ6Y5K8Q3W4E5R6T7Y8U9I1", "bob", T0 + 1_500, "text/plain", Encoding.UTF8.GetBytes("hi alice"), T0 + 86_400_000);
@@ -191,9 +249,38 @@ Emit("server-error.json", "Error",
     V("error-unknown-type", "requestId 0: the failed frame's requestId could not be read.",
         w => ServerFrameWriter.WriteError(w, 0, ErrorCode.UnknownFrameType, "unknown frame type"),
         j => ErrorJson(j, 0, 1, "unknown frame type")),
-    V("error-empty-message", "The message text may be empty; clients act on the code.",
+    V("error-empty-message", "The message text may be empty; clients act on the code. Four elements: no retryAfterMs (as an older server writes RateLimited).",
         w => ServerFrameWriter.WriteError(w, 99, ErrorCode.RateLimited, ""),
-        j => ErrorJson(j, 99, 40, "")));
+        j => ErrorJson(j, 99, 40, "")),
+    V("error-rate-limited", "A Send over the per-user rate: RateLimited with the fifth element retryAfterMs = 250 (uint8 0xcc 0xfa).",
+        w => ServerFrameWriter.WriteError(w, 7, ErrorCode.RateLimited, "rate limited", 250),
+        j => ErrorJson(j, 7, 40, "rate limited", 250)),
+    V("error-unauthenticated", "Answer to a RefreshToken whose token is invalid, expired or names another user: the connection keeps its old token.",
+        w => ServerFrameWriter.WriteError(w, 51, ErrorCode.Unauthenticated, "token rejected"),
+        j => ErrorJson(j, 51, 11, "token rejected")),
+    DecodeOnly("error-retry-after-zero", "A fifth element of 0 means no hint, the same as four elements (writers omit it).",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(5);
+            w.Write(36u);
+            w.Write(8u);
+            w.Write(40u);
+            w.Write("");
+            w.Write(0u);
+        },
+        j => ErrorJson(j, 8, 40, "")),
+    DecodeOnly("error-extra-field", "A newer server appended a sixth element after retryAfterMs: it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(6);
+            w.Write(36u);
+            w.Write(9u);
+            w.Write(40u);
+            w.Write("slow down");
+            w.Write(1_500u);
+            w.Write("future");
+        },
+        j => ErrorJson(j, 9, 40, "slow down", 1_500)));
 
 Emit("server-message.json", "Message",
     V("message-text", "A message without expiry (expiresAt nil).",
@@ -245,14 +332,94 @@ Emit("server-revoked.json", "Revoked",
         w => ServerFrameWriter.WriteRevoked(w, "team-a", ErrorCode.NotMember, "removed from chat"),
         j => { Num(j, "type", 40); j.WriteString("chatId", "team-a"); Num(j, "code", 10); j.WriteString("message", "removed from chat"); }));
 
+Emit("server-tokenrefreshed.json", "TokenRefreshed",
+    V("tokenrefreshed", "The RefreshToken with requestId 50 succeeded: the connection now lives until the new token's expiry (T0 + 2 h).",
+        w => ServerFrameWriter.WriteTokenRefreshed(w, 50, T0 + 7_200_000),
+        j => { Num(j, "type", 41); Num(j, "requestId", 50); Num(j, "expiresAt", T0 + 7_200_000); }),
+    DecodeOnly("tokenrefreshed-extra-field", "A newer server appended a field: it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(4);
+            w.Write(41u);
+            w.Write(53u);
+            w.Write(T0 + 7_200_000);
+            w.WriteArrayHeader(0);
+        },
+        j => { Num(j, "type", 41); Num(j, "requestId", 53); Num(j, "expiresAt", T0 + 7_200_000); }));
+
+Emit("server-usertyping.json", "UserTyping",
+    V("usertyping", "Member bob is typing in chat general (ephemeral: may be dropped, never replayed).",
+        w => ServerFrameWriter.WriteUserTyping(w, "general", "bob"),
+        j => UserTypingJson(j, "general", "bob")),
+    V("usertyping-long-ids", "A 40-byte chat id and a 36-byte user id, both str8 (0xd9).",
+        w => ServerFrameWriter.WriteUserTyping(w, LongChatId, "5d0c7a1e-93b4-4f6a-8e2d-1c7b9a0f3e65"),
+        j => UserTypingJson(j, LongChatId, "5d0c7a1e-93b4-4f6a-8e2d-1c7b9a0f3e65")),
+    DecodeOnly("usertyping-extra-field", "A newer server appended a field (a timestamp): it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(4);
+            w.Write(42u);
+            w.Write("general");
+            w.Write("bob");
+            w.Write(T0);
+        },
+        j => UserTypingJson(j, "general", "bob")));
+
+Emit("server-tokenexpiring.json", "TokenExpiring",
+    V("tokenexpiring", "The token expires at T0 + 1 h; without a RefreshToken the server closes with 4001 30 s later (the default grace).",
+        w => ServerFrameWriter.WriteTokenExpiring(w, T0 + 3_600_000, T0 + 3_630_000),
+        j => TokenExpiringJson(j, T0 + 3_600_000, T0 + 3_630_000)),
+    DecodeOnly("tokenexpiring-extra-field", "A newer server appended a field: it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(4);
+            w.Write(43u);
+            w.Write(T0 + 3_600_000);
+            w.Write(T0 + 3_630_000);
+            w.Write("x");
+        },
+        j => TokenExpiringJson(j, T0 + 3_600_000, T0 + 3_630_000)));
+
+Emit("server-drain.json", "Drain",
+    V("drain", "The server is shutting down: reconnect after 2750 ms (uint16 0xcd 0x0abe), this connection's draw from [0, 5000].",
+        w => ServerFrameWriter.WriteDrain(w, 2_750, "server draining"),
+        j => DrainJson(j, 2_750, "server draining")),
+    V("drain-immediate", "A draw of 0: reconnect now (the message may be empty).",
+        w => ServerFrameWriter.WriteDrain(w, 0, ""),
+        j => DrainJson(j, 0, "")),
+    V("drain-long-delay", "A deployment with a longer jitter window: 70000 ms takes uint32 (0xce).",
+        w => ServerFrameWriter.WriteDrain(w, 70_000, "server draining"),
+        j => DrainJson(j, 70_000, "server draining")),
+    DecodeOnly("drain-extra-field", "A newer server appended a field (a map): it is ignored.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(4);
+            w.Write(44u);
+            w.Write(1_000u);
+            w.Write("server draining");
+            w.WriteMapHeader(1);
+            w.Write("region");
+            w.Write("eu-1");
+        },
+        j => DrainJson(j, 1_000, "server draining")));
+
 Emit("server-unknown.json", "Unknown",
-    DecodeOnly("unknown-server-type", "A frame type from a newer server (41): clients ignore it (decoded is null).",
+    DecodeOnly("unknown-server-type", "A frame type from a newer server (45, the first unassigned server tag): clients ignore it (decoded is null).",
         (ref w) =>
         {
             w.WriteArrayHeader(3);
-            w.Write(41u);
+            w.Write(45u);
             w.Write("general");
             w.Write(1u);
+        },
+        null),
+    DecodeOnly("unknown-server-type-63", "The last server tag (63), with fields no v1 frame has (a bin and a nil): ignored unread.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(3);
+            w.Write(63u);
+            w.Write(new byte[] { 1, 2, 3 });
+            w.WriteNil();
         },
         null));
 
@@ -288,6 +455,7 @@ EmitRejected("client-rejected.json",
         w.WriteArrayHeader(0);
     }),
     R("unknown-type", "Tag 9 is not a client frame: the requestId (25) is still read and echoed.", "UnknownType", 25, (ref w) => { w.WriteArrayHeader(3); w.Write(9u); w.Write(25u); w.Write("?"); }),
+    R("unknown-type-7", "Tag 7, the first unassigned client tag, shaped like Typing: UnknownType (requestId 34 echoed).", "UnknownType", 34, (ref w) => { w.WriteArrayHeader(3); w.Write(7u); w.Write(34u); w.Write("general"); }),
     R("server-tag-from-client", "A server tag (37) sent by a client is unknown.", "UnknownType", 26, (ref w) => { w.WriteArrayHeader(2); w.Write(37u); w.Write(26u); }),
     R("missing-request-id", "A known tag without a requestId.", "Invalid", 0, (ref w) => { w.WriteArrayHeader(1); w.Write(3u); }),
     R("send-content-as-string", "Send content must be bin, not str.", "Invalid", 27, (ref w) =>
@@ -337,15 +505,40 @@ EmitRejected("client-rejected.json",
         w.Write("general");
         w.Write(0u);
         w.Write(-5);
+    }),
+    R("typing-missing-chat-id", "Typing [5, requestId] without the chatId.", "Invalid", 35, (ref w) => { w.WriteArrayHeader(2); w.Write(5u); w.Write(35u); }),
+    R("typing-chat-id-not-string", "Typing chatId must be str, not an integer.", "Invalid", 36, (ref w) => { w.WriteArrayHeader(3); w.Write(5u); w.Write(36u); w.Write(7u); }),
+    R("typing-nil-chat-id", "Typing chatId nil.", "Invalid", 37, (ref w) => { w.WriteArrayHeader(3); w.Write(5u); w.Write(37u); w.WriteNil(); }),
+    R("refreshtoken-missing-token", "RefreshToken [6, requestId] without the token.", "Invalid", 38, (ref w) => { w.WriteArrayHeader(2); w.Write(6u); w.Write(38u); }),
+    R("refreshtoken-token-as-bin", "The token must be str, not bin (here bin8 c4 03 65794a).", "Invalid", 39, (ref w) =>
+    {
+        w.WriteArrayHeader(3);
+        w.Write(6u);
+        w.Write(39u);
+        w.Write("eyJ"u8);
+    }),
+    R("refreshtoken-trailing-bytes", "A valid RefreshToken followed by a second frame in the same message: the payload must be one value.", "Malformed", 40, (ref w) =>
+    {
+        w.WriteArrayHeader(3);
+        w.Write(6u);
+        w.Write(40u);
+        w.Write("t");
+        w.WriteArrayHeader(3);
+        w.Write(6u);
+        w.Write(41u);
+        w.Write("t");
     }));
 
 Console.WriteLine($"Wrote vectors to {Path.GetFullPath(outDir)}");
 
 // ---------------------------------------------------------------- helpers
+// Relaxed escaping keeps descriptions readable (' " < + stay as they are); the files are data, never HTML.
+static JsonWriterOptions JsonOptions() => new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
 void Emit(string file, string frame, params Vector[] vectors)
 {
     using var stream = File.Create(Path.Combine(outDir, file));
-    using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+    using var j = new Utf8JsonWriter(stream, JsonOptions());
     j.WriteStartObject();
     j.WriteString("frame", frame);
     j.WriteStartArray("vectors");
@@ -353,7 +546,7 @@ void Emit(string file, string frame, params Vector[] vectors)
     {
         j.WriteStartObject();
         j.WriteString("name", v.Name);
-        j.WriteString("direction", frame is "Subscribe" or "Unsubscribe" or "Send" or "History" ? "client-to-server" : "server-to-client");
+        j.WriteString("direction", file.StartsWith("client-", StringComparison.Ordinal) ? "client-to-server" : "server-to-client");
         j.WriteBoolean("decodeOnly", v.DecodeOnly);
         j.WriteString("description", v.Description);
         j.WriteString("hex", Convert.ToHexStringLower(v.Bytes));
@@ -381,7 +574,7 @@ void Emit(string file, string frame, params Vector[] vectors)
 void EmitRejected(string file, params Rejected[] vectors)
 {
     using var stream = File.Create(Path.Combine(outDir, file));
-    using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+    using var j = new Utf8JsonWriter(stream, JsonOptions());
     j.WriteStartObject();
     j.WriteString("frame", "Rejected");
     j.WriteStartArray("vectors");
@@ -501,12 +694,62 @@ static void SendAckJson(Utf8JsonWriter j, uint requestId, string chatId, ulong s
     j.WriteBoolean("duplicate", duplicate);
 }
 
-static void ErrorJson(Utf8JsonWriter j, uint requestId, int code, string message)
+// retryAfterMs appears in the decoded form only when the frame carries a non-zero value (0 means "no hint").
+static void ErrorJson(Utf8JsonWriter j, uint requestId, int code, string message, uint retryAfterMs = 0)
 {
     j.WriteNumber("type", 36);
     j.WriteNumber("requestId", requestId);
     j.WriteNumber("code", code);
     j.WriteString("message", message);
+    if (retryAfterMs > 0)
+    {
+        j.WriteNumber("retryAfterMs", retryAfterMs);
+    }
+}
+
+static void TypingJson(Utf8JsonWriter j, uint requestId, string chatId)
+{
+    j.WriteNumber("type", 5);
+    j.WriteNumber("requestId", requestId);
+    j.WriteString("chatId", chatId);
+}
+
+static void RefreshTokenJson(Utf8JsonWriter j, uint requestId, string token)
+{
+    j.WriteNumber("type", 6);
+    j.WriteNumber("requestId", requestId);
+    j.WriteString("token", token);
+}
+
+static void UserTypingJson(Utf8JsonWriter j, string chatId, string userId)
+{
+    j.WriteNumber("type", 42);
+    j.WriteString("chatId", chatId);
+    j.WriteString("userId", userId);
+}
+
+static void TokenExpiringJson(Utf8JsonWriter j, long expiresAt, long closeAt)
+{
+    j.WriteNumber("type", 43);
+    j.WriteNumber("expiresAt", expiresAt);
+    j.WriteNumber("closeAt", closeAt);
+}
+
+static void DrainJson(Utf8JsonWriter j, uint reconnectAfterMs, string message)
+{
+    j.WriteNumber("type", 44);
+    j.WriteNumber("reconnectAfterMs", reconnectAfterMs);
+    j.WriteString("message", message);
+}
+
+// header.payload.signature, each base64url without padding; HS256 over "header.payload" with a fixed test key,
+// so the vectors are stable and the tokens verify for anyone who wants to try.
+static string Jwt(string headerJson, string payloadJson)
+{
+    var signingInput = Base64Url.EncodeToString(Encoding.UTF8.GetBytes(headerJson)) + "." +
+        Base64Url.EncodeToString(Encoding.UTF8.GetBytes(payloadJson));
+    var signature = HMACSHA256.HashData(Encoding.UTF8.GetBytes(JwtTestKey), Encoding.UTF8.GetBytes(signingInput));
+    return signingInput + "." + Base64Url.EncodeToString(signature);
 }
 
 static void MessageJson(Utf8JsonWriter j, string chatId, MessageFields m)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using MessagePack;
 
 namespace Gateway.Protocol.Tests;
@@ -26,10 +27,12 @@ public class NegativeCaseTests
 
     [Theory]
     [InlineData(0u)]
-    [InlineData(5u)]
+    [InlineData(7u)]    // the first unassigned client tag (Typing is 5, RefreshToken 6)
+    [InlineData(9u)]
     [InlineData(31u)]
     [InlineData(32u)]   // server tags are unknown to the server's reader
     [InlineData(40u)]
+    [InlineData(44u)]   // Drain: a server tag
     [InlineData(255u)]
     [InlineData(257u)]  // 257 mod 256 = 1: must not alias Subscribe
     [InlineData(259u)]  // 259 mod 256 = 3: must not alias Send
@@ -66,7 +69,9 @@ public class NegativeCaseTests
     [InlineData(289u)]      // 289 mod 256 = 33: must not alias Subscribed
     [InlineData(293u)]      // 293 mod 256 = 37: must not alias Message
     [InlineData(1u)]        // client tags are unknown to a client
-    [InlineData(41u)]
+    [InlineData(5u)]
+    [InlineData(45u)]       // the first unassigned server tag (Drain is 44)
+    [InlineData(63u)]       // the last server tag
     public void Server_decoder_ignores_unknown_tags(uint tag)
     {
         // Shaped like a valid Unsubscribed [34, 7] body so that an aliasing bug would decode it.
@@ -85,7 +90,9 @@ public class NegativeCaseTests
         // Replace each field after requestId of a valid frame with a value of the wrong type.
         var send = new object?[] { "c", "m-1", "text/plain", new byte[] { 1 }, null };
         var history = new object?[] { "c", 0u, 50u };
-        foreach (var (tag, fields) in new[] { (3u, send), (4u, history) })
+        var typing = new object?[] { "c" };
+        var refreshToken = new object?[] { "eyJ.e30.sig" };
+        foreach (var (tag, fields) in new[] { (3u, send), (4u, history), (5u, typing), (6u, refreshToken) })
         {
             for (var i = 0; i < fields.Length; i++)
             {
@@ -143,6 +150,17 @@ public class NegativeCaseTests
     [InlineData("950405a163ff32")]                 // History beforeSeq -1
     [InlineData("950405a16300cf0000000100000000")] // History limit 2^32 does not fit a uint32
     [InlineData("970305a163a16da174c401ffcf8000000000000000")] // Send expiresAt 2^63 does not fit an int64
+    [InlineData("920505")]                         // Typing without chatId
+    [InlineData("930505c0")]                       // Typing chatId nil
+    [InlineData("93050591a163")]                   // Typing chatId is an array
+    [InlineData("930505c40163")]                   // Typing chatId is bin
+    [InlineData("930505d9")]                       // Typing chatId str8 header without its length byte
+    [InlineData("930505a563")]                     // Typing chatId promises 5 bytes, 1 follows
+    [InlineData("920605")]                         // RefreshToken without token
+    [InlineData("930605c0")]                       // RefreshToken token nil
+    [InlineData("9306052a")]                       // RefreshToken token is an integer
+    [InlineData("930605c403657941")]               // RefreshToken token is bin
+    [InlineData("930605da0100a1")]                 // RefreshToken token str16 of 256 bytes, 1 follows
     public void Out_of_range_or_missing_fields_are_Invalid(string hex)
     {
         Assert.Equal(ReadStatus.Invalid, Read(hex, out var frame));
@@ -153,6 +171,8 @@ public class NegativeCaseTests
     [InlineData("950417a767656e6572616c003201")]   // History + 0x01
     [InlineData("93020a90c0")]                     // Unsubscribe [] + nil
     [InlineData("93020a9093020a90")]               // two frames in one message
+    [InlineData("930507a163c0")]                   // Typing + nil
+    [InlineData("930607a17493060aa174")]           // two RefreshTokens in one message
     public void Trailing_bytes_after_the_array_are_Malformed(string hex)
     {
         Assert.Equal(ReadStatus.Malformed, Read(hex, out _));
@@ -166,6 +186,20 @@ public class NegativeCaseTests
     [InlineData("9321019191a1630005", false)] // Subscribed result ["c"], then 0 and 5 outside it: not code/headSeq
     [InlineData("952701a163919101a16da17300a174c400c0c2", false)] // HistoryPage entry [1], body outside it
     [InlineData("93210191930a0000", false)] // Subscribed result with an integer chatId
+    [InlineData("932905cf000001941f975900", true)] // TokenRefreshed [41, 5, T0 + 2 h]
+    [InlineData("922905", false)]      // TokenRefreshed without expiresAt
+    [InlineData("932905a131", false)]  // TokenRefreshed expiresAt as a string
+    [InlineData("93290500c0", false)]  // [41, 5, 0] then a stray nil after the array
+    [InlineData("932aa163a175", true)] // UserTyping ["c", "u"]
+    [InlineData("922aa163", false)]    // UserTyping without userId
+    [InlineData("932aa16307", false)]  // UserTyping userId is an integer
+    [InlineData("932ac40163a175", false)] // UserTyping chatId is bin
+    [InlineData("932b0102", true)]     // TokenExpiring [43, 1, 2]
+    [InlineData("922b01", false)]      // TokenExpiring without closeAt
+    [InlineData("932b01c3", false)]    // TokenExpiring closeAt is a bool
+    [InlineData("932c00a0", true)]     // Drain [44, 0, ""]
+    [InlineData("922c00", false)]      // Drain without message
+    [InlineData("932ca0a0", false)]    // Drain reconnectAfterMs is a string
     public void Server_decoder_checks_arrays_and_types(string hex, bool valid)
     {
         if (valid)
@@ -190,10 +224,61 @@ public class NegativeCaseTests
     [InlineData("9925a1630101a1610000a174c0c0")] // Message with nil content
     [InlineData("9424c00100a0")]       // Error with nil requestId
     [InlineData("942401ce00010000a0")] // Error code 65536 does not fit a ushort
+    [InlineData("95240128a0ff")]     // Error retryAfterMs -1
+    [InlineData("95240128a0cf0000000100000000")] // Error retryAfterMs 2^32 does not fit a uint32
+    [InlineData("95240128a0a131")]   // Error retryAfterMs "1"
+    [InlineData("95240128a0c0")]     // Error retryAfterMs nil: when present it is a number
+    [InlineData("93290ac0")]           // TokenRefreshed expiresAt nil
+    [InlineData("9329ff00")]           // TokenRefreshed requestId -1
+    [InlineData("932ac0a175")]         // UserTyping chatId nil
+    [InlineData("932b01cf8000000000000000")] // TokenExpiring closeAt 2^63 does not fit an int64
+    [InlineData("932cffa0")]           // Drain reconnectAfterMs -1
+    [InlineData("932cce00000001c0")]   // Drain message nil
     public void Server_decoder_rejects_nil_and_out_of_range_fields(string hex)
     {
         Assert.Throws<FormatException>(() => ServerFrame.Decode(Seq(hex)));
     }
+
+    [Theory]
+    [InlineData("94240128a0", 0u)]                 // four elements: no hint
+    [InlineData("95240128a000", 0u)]               // a fifth element of 0: no hint either
+    [InlineData("95240128a0ccfa", 250u)]           // 250 as uint8
+    [InlineData("95240128a0ceffffffff", uint.MaxValue)]
+    [InlineData("96240128a0cd03e8c3", 1000u)]      // a sixth element (true) is skipped
+    public void Server_decoder_reads_the_optional_retry_after(string hex, uint retryAfterMs)
+    {
+        // Error [36, 1, 40 RateLimited (0x28), "" (0xa0), retryAfterMs?, ...]
+        var frame = Assert.IsType<ErrorFrame>(ServerFrame.Decode(Seq(hex)));
+        Assert.Equal(ErrorCode.RateLimited, frame.Code);
+        Assert.Equal(retryAfterMs, frame.RetryAfterMs);
+    }
+
+    [Fact]
+    public void Typing_and_RefreshToken_fill_only_their_own_field()
+    {
+        // Typing carries the chat in ChatId; RefreshToken carries the token in Token. A server that looked in the
+        // wrong property would see an empty sequence, so check both sides.
+        Assert.Equal(ReadStatus.Ok, Read("930509a3616263", out var typing));
+        Assert.Equal((FrameType.Typing, 9u, "abc"), (typing.Type, typing.RequestId, Utf8(typing.ChatId)));
+        Assert.True(typing.Token.IsEmpty);
+
+        Assert.Equal(ReadStatus.Ok, Read("93060aa3616263", out var refresh));
+        Assert.Equal((FrameType.RefreshToken, 10u, "abc"), (refresh.Type, refresh.RequestId, Utf8(refresh.Token)));
+        Assert.True(refresh.ChatId.IsEmpty);
+    }
+
+    [Fact]
+    public void Empty_strings_in_Typing_and_RefreshToken_are_well_formed()
+    {
+        // The codec checks shape, not content: an empty chat id is ValidationFailed and an empty token
+        // Unauthenticated, both decided by the server, not InvalidFrame.
+        Assert.Equal(ReadStatus.Ok, Read("930501a0", out var typing));
+        Assert.True(typing.ChatId.IsEmpty);
+        Assert.Equal(ReadStatus.Ok, Read("930601a0", out var refresh));
+        Assert.True(refresh.Token.IsEmpty);
+    }
+
+    private static string Utf8(ReadOnlySequence<byte> bytes) => Encoding.UTF8.GetString(bytes);
 
     private static ReadStatus Read(string hex, out ClientFrame frame) => ClientFrameReader.TryRead(Seq(hex), out frame);
 

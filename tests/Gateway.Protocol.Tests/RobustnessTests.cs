@@ -128,7 +128,14 @@ public class RobustnessTests
         Assert.Equal(50u, frame.Limit);
     }
 
-    private static readonly byte[] KnownTags = [1, 2, 3, 4, 32, 33, 34, 35, 36, 37, 38, 39, 40];
+    // Every assigned tag: client 1..6, server 32..44 (see FrameType). A test below keeps this list complete.
+    private static readonly byte[] KnownTags = [1, 2, 3, 4, 5, 6, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44];
+
+    [Fact]
+    public void Fuzzing_starts_from_every_known_tag()
+    {
+        Assert.Equal(Enum.GetValues<FrameType>().Select(t => (byte)t).Order(), KnownTags.Order());
+    }
 
     private static byte[] Mutate(byte[] original, Random random)
     {

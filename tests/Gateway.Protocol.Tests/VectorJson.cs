@@ -49,6 +49,12 @@ public static class VectorJson
                 o["beforeSeq"] = frame.BeforeSeq;
                 o["limit"] = frame.Limit;
                 break;
+            case FrameType.Typing:
+                o["chatId"] = Utf8(frame.ChatId);
+                break;
+            case FrameType.RefreshToken:
+                o["token"] = Utf8(frame.Token);
+                break;
             default:
                 throw new InvalidOperationException($"Not a client frame type: {frame.Type}.");
         }
@@ -94,7 +100,7 @@ public static class VectorJson
             ["sentAt"] = a.SentAt,
             ["duplicate"] = a.Duplicate,
         },
-        ErrorFrame e => new JsonObject { ["type"] = 36, ["requestId"] = e.RequestId, ["code"] = (int)e.Code, ["message"] = e.Message },
+        ErrorFrame e => ErrorObject(e),
         MessageFrame m => WithBody(new JsonObject { ["type"] = 37, ["chatId"] = m.ChatId }, m.Message),
         CaughtUpFrame c => new JsonObject { ["type"] = 38, ["chatId"] = c.ChatId, ["seq"] = c.Seq },
         HistoryPageFrame p => new JsonObject
@@ -106,6 +112,10 @@ public static class VectorJson
             ["hasMore"] = p.HasMore,
         },
         RevokedFrame r => new JsonObject { ["type"] = 40, ["chatId"] = r.ChatId, ["code"] = (int)r.Code, ["message"] = r.Message },
+        TokenRefreshedFrame t => new JsonObject { ["type"] = 41, ["requestId"] = t.RequestId, ["expiresAt"] = t.ExpiresAt },
+        UserTypingFrame u => new JsonObject { ["type"] = 42, ["chatId"] = u.ChatId, ["userId"] = u.UserId },
+        TokenExpiringFrame x => new JsonObject { ["type"] = 43, ["expiresAt"] = x.ExpiresAt, ["closeAt"] = x.CloseAt },
+        DrainFrame d => new JsonObject { ["type"] = 44, ["reconnectAfterMs"] = d.ReconnectAfterMs, ["message"] = d.Message },
         _ => throw new InvalidOperationException($"Unexpected server frame {frame.GetType().Name}."),
     };
 
@@ -132,6 +142,12 @@ public static class VectorJson
             case FrameType.History:
                 ClientFrameWriter.WriteHistory(output, requestId, Str(d, "chatId"), d.GetProperty("beforeSeq").GetUInt64(), d.GetProperty("limit").GetUInt32());
                 break;
+            case FrameType.Typing:
+                ClientFrameWriter.WriteTyping(output, requestId, Str(d, "chatId"));
+                break;
+            case FrameType.RefreshToken:
+                ClientFrameWriter.WriteRefreshToken(output, requestId, Str(d, "token"));
+                break;
             default:
                 throw new InvalidOperationException("Not a client frame: " + d);
         }
@@ -151,14 +167,31 @@ public static class VectorJson
         FrameType.Unsubscribed => new UnsubscribedFrame(RequestId(d)),
         FrameType.SendAck => new SendAckFrame(RequestId(d), Str(d, "chatId"), d.GetProperty("seq").GetUInt64(), Str(d, "messageId"),
             d.GetProperty("sentAt").GetInt64(), d.GetProperty("duplicate").GetBoolean()),
-        FrameType.Error => new ErrorFrame(RequestId(d), (ErrorCode)d.GetProperty("code").GetUInt16(), Str(d, "message")),
+        FrameType.Error => new ErrorFrame(RequestId(d), (ErrorCode)d.GetProperty("code").GetUInt16(), Str(d, "message"),
+            d.TryGetProperty("retryAfterMs", out var retry) ? retry.GetUInt32() : 0),
         FrameType.Message => new MessageFrame(Str(d, "chatId"), Body(d)),
         FrameType.CaughtUp => new CaughtUpFrame(Str(d, "chatId"), d.GetProperty("seq").GetUInt64()),
         FrameType.HistoryPage => new HistoryPageFrame(RequestId(d), Str(d, "chatId"),
             d.GetProperty("messages").EnumerateArray().Select(Body).ToArray(), d.GetProperty("hasMore").GetBoolean()),
         FrameType.Revoked => new RevokedFrame(Str(d, "chatId"), (ErrorCode)d.GetProperty("code").GetUInt16(), Str(d, "message")),
+        FrameType.TokenRefreshed => new TokenRefreshedFrame(RequestId(d), d.GetProperty("expiresAt").GetInt64()),
+        FrameType.UserTyping => new UserTypingFrame(Str(d, "chatId"), Str(d, "userId")),
+        FrameType.TokenExpiring => new TokenExpiringFrame(d.GetProperty("expiresAt").GetInt64(), d.GetProperty("closeAt").GetInt64()),
+        FrameType.Drain => new DrainFrame(d.GetProperty("reconnectAfterMs").GetUInt32(), Str(d, "message")),
         var t => throw new InvalidOperationException($"Not a server frame type: {t}."),
     };
+
+    // retryAfterMs is optional on the wire and in the vectors: present only when non-zero (0 means "no hint").
+    private static JsonObject ErrorObject(ErrorFrame e)
+    {
+        var o = new JsonObject { ["type"] = 36, ["requestId"] = e.RequestId, ["code"] = (int)e.Code, ["message"] = e.Message };
+        if (e.RetryAfterMs > 0)
+        {
+            o["retryAfterMs"] = e.RetryAfterMs;
+        }
+
+        return o;
+    }
 
     private static JsonObject WithBody(JsonObject o, MessageFields m)
     {
