@@ -5,6 +5,10 @@ namespace Gateway.Server.Tests;
 /// <summary>The catch-up algorithm under pressure: long histories and subscribes racing live traffic.</summary>
 public sealed class CatchUpTests
 {
+    /// <summary>These tests load one user on purpose; the per-user send limit is not what they test.</summary>
+    private static readonly string[] Unlimited =
+        ["--Gateway:SendsPerSecond=1000000", "--Gateway:SendBurst=1000000", "--Gateway:SubscribesPerSecond=1000000", "--Gateway:SubscribeBurst=1000000"];
+
     private static async Task<List<ulong>> ReceiveSeqsUntilAsync(WsClient client, string chatId, ulong last, Action<ServerFrame>? onOther = null)
     {
         var seqs = new List<ulong>();
@@ -30,7 +34,7 @@ public sealed class CatchUpTests
         // 3,000 messages: 30 catch-up pages, and three times the 1,024-frame outbound queue, so catch-up has to
         // wait for the writer instead of overflowing into a slow-consumer close.
         const int n = 3000;
-        await using var gw = await TestGateway.StartAsync();
+        await using var gw = await TestGateway.StartAsync(null, Unlimited);
         await gw.CreateChatAsync("long", "alice", "bob");
         await using (var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice")))
         {
@@ -67,7 +71,7 @@ public sealed class CatchUpTests
         // A sender commits continuously; subscribers join at different moments from different cursors. Each must
         // see every seq after its cursor exactly once, in order, across the switch from history to live.
         const int total = 600;
-        await using var gw = await TestGateway.StartAsync();
+        await using var gw = await TestGateway.StartAsync(null, Unlimited);
         await gw.CreateChatAsync("stream", "alice", "r0", "r1", "r2", "r3");
 
         var sending = Task.Run(async () =>
@@ -120,7 +124,7 @@ public sealed class CatchUpTests
     {
         // A client that has seen seq 10 of a chat whose store only has 2 (e.g. the server was restored from an
         // older backup) learns it from CaughtUp, and is not sent seqs it claims to have.
-        await using var gw = await TestGateway.StartAsync();
+        await using var gw = await TestGateway.StartAsync(null, Unlimited);
         await gw.CreateChatAsync("general", "alice");
         await using var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
         await alice.SendTextAsync("general", "one");

@@ -10,6 +10,9 @@ namespace Gateway.Server.Tests;
 /// <summary>Acknowledged means durable: kill -9 the real process and start it again on the same data.</summary>
 public sealed class DurabilityTests
 {
+    /// <summary>The burst below is far over the default per-user send rate, which is not under test here.</summary>
+    private static readonly string[] Unlimited = ["--Gateway:SendsPerSecond=1000000", "--Gateway:SendBurst=1000000"];
+
     [Fact]
     public async Task Kill9_loses_no_acknowledged_message_and_idempotency_survives()
     {
@@ -18,7 +21,7 @@ public sealed class DurabilityTests
         {
             var acked = new Dictionary<ulong, (string MessageId, string Text, string Cmid)>();
             string token;
-            await using (var first = await GatewayProcess.StartAsync(dir))
+            await using (var first = await GatewayProcess.StartAsync(dir, Unlimited))
             {
                 await CreateChatAsync(first.HttpUri, dir, "durable", "alice");
                 token = Token(dir, "alice");
@@ -49,7 +52,7 @@ public sealed class DurabilityTests
                 await first.KillAsync();
             }
 
-            await using var second = await GatewayProcess.StartAsync(dir);
+            await using var second = await GatewayProcess.StartAsync(dir, Unlimited);
             await using var again = await WsClient.ConnectAsync(second.WebSocketUri, token);
             await again.SubscribeAsync(new ChatCursor("durable", 0));
             var head = Assert.Single((await again.ReceiveAsync<SubscribedFrame>()).Results).HeadSeq;

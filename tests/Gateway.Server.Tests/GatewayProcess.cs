@@ -19,7 +19,7 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public Uri HttpUri { get; }
 
-    public static async Task<GatewayProcess> StartAsync(string dataDirectory)
+    public static async Task<GatewayProcess> StartAsync(string dataDirectory, params string[] extraArgs)
     {
         var portsFile = Path.Combine(dataDirectory, $"ports-{Guid.NewGuid():N}.json");
         var psi = new ProcessStartInfo("dotnet")
@@ -34,6 +34,11 @@ public sealed class GatewayProcess : IAsyncDisposable
         psi.ArgumentList.Add($"--Gateway:DataDirectory={dataDirectory}");
         psi.ArgumentList.Add($"--Gateway:PortsFile={portsFile}");
         psi.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
+        foreach (var arg in extraArgs)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
         var process = Process.Start(psi)!;
         process.OutputDataReceived += static (_, _) => { };
         process.ErrorDataReceived += static (_, _) => { };
