@@ -1,0 +1,13 @@
+using BenchmarkDotNet.Running;
+using Gateway.Benchmarks;
+
+// dotnet run -c Release --project bench/Gateway.Benchmarks -- --filter '*' [--job short]
+// dotnet run -c Release --project bench/Gateway.Benchmarks -- alloc-check [--types]
+if (args.Length > 0 && string.Equals(args[0], "alloc-check", StringComparison.Ordinal))
+{
+    return await AllocCheck.RunAsync(sampleTypes: args.Contains("--types")).ConfigureAwait(false);
+}
+
+// typeof(AllocCheck), not typeof(Program): Gateway.Server's own top-level Program is visible here through InternalsVisibleTo.
+BenchmarkSwitcher.FromAssembly(typeof(AllocCheck).Assembly).Run(args);
+return 0;
