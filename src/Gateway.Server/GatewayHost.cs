@@ -4,12 +4,14 @@ using Gateway.Domain;
 using Gateway.Domain.InProcess;
 using Gateway.Domain.Ports;
 using Gateway.Server.Auth;
+using Gateway.Server.Connections;
 using Gateway.Server.Fanout;
 using Gateway.Server.Http;
 using Gateway.Server.Sessions;
 using Gateway.Storage.RocksDb;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server;
@@ -22,9 +24,11 @@ public static class GatewayHost
 {
     /// <summary>Builds the application from command-line arguments (<c>--Gateway:Name=value</c>), environment
     /// variables (<c>Gateway__Name</c>) and <c>appsettings.json</c>.</summary>
-    /// <remarks>Shutdown order: Kestrel asks every WebSocket to close (1001) and stops; then the container disposes
-    /// singletons in reverse creation order — the write service (finishing queued commands), the bus, and the
-    /// store last.</remarks>
+    /// <remarks>Shutdown order: the drain (<see cref="DrainCoordinator"/>: readiness 503, Drain frames, sessions served for
+    /// the grace period, then closed with 1001) runs first, while Kestrel and the write service still work; then Kestrel
+    /// stops (closing with 1001 anything left) and the container disposes singletons in reverse creation order — the
+    /// write service (finishing queued commands), the bus, and the store last. The host's shutdown timeout is the drain
+    /// grace plus 5 s.</remarks>
     public static WebApplication Build(string[] args)
     {
         // Content root = current directory: appsettings.json and the default data directory live where you run it.
@@ -67,22 +71,64 @@ public static class GatewayHost
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Session"),
             sp.GetRequiredService<JwtAuthenticator>(),
             new UserLimits(sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>())));
+        services.AddSingleton(sp => new ConnectionLimiter(
+            sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new DrainCoordinator(
+            sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<DrainCoordinator>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<DrainCoordinator>());
+
+        // The drain needs its grace, and the 1001 closes after it their close handshakes (5 s each at most, concurrently).
+        services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, options.DrainGraceSeconds) + 5));
         services.AddSingleton<GatewayConnectionHandler>();
 
         var endpoints = new GatewayEndpoints();
         services.AddSingleton(endpoints);
+        var certificate = options.Tls.Enabled ? TlsCertificateLoader.Load(options.Tls) : null;
+        endpoints.Tls = certificate is not null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             // The WebSocket listener speaks our own RFC 6455 implementation through a connection handler;
             // HTTP middleware never sees these connections.
-            endpoints.WebSocket = Listen(k, options.WebSocketEndpoint, lo => lo.UseConnectionHandler<GatewayConnectionHandler>());
+            endpoints.WebSocket = Listen(k, options.WebSocketEndpoint, lo =>
+            {
+                if (certificate is not null)
+                {
+                    // TLS is connection middleware and must come before the handler, which then reads plaintext.
+                    // HTTP/1.1 only: ALPN must not offer h2 to a client that is about to send an upgrade request.
+                    lo.Protocols = HttpProtocols.Http1;
+                    lo.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        ServerCertificate = certificate,
+                        HandshakeTimeout = TimeSpan.FromSeconds(options.HandshakeTimeoutSeconds),
+                    });
+                }
+
+                lo.UseConnectionHandler<GatewayConnectionHandler>();
+            });
             endpoints.Http = Listen(k, options.HttpEndpoint, static _ => { });
         });
 
         var app = builder.Build();
         HttpApi.Map(app);
+        MapReadiness(app);
         app.Lifetime.ApplicationStarted.Register(() => endpoints.OnStarted(app, options));
+
+        // SIGTERM raises ApplicationStopping before the host's StopAsync runs the drain (DrainCoordinator.StoppingAsync):
+        // readiness flips and the Drain frames go out at the first moment either path is taken.
+        var drain = app.Services.GetRequiredService<DrainCoordinator>();
+        app.Lifetime.ApplicationStopping.Register(drain.BeginDrain);
         return app;
+    }
+
+    /// <summary><c>GET /readyz</c>: 200 <c>ready</c> while this server takes connections, 503 <c>draining</c> from the moment
+    /// it starts shutting down, so the load balancer stops sending new clients here. <c>/healthz</c> (liveness) stays 200.</summary>
+    private static void MapReadiness(WebApplication app)
+    {
+        var drain = app.Services.GetRequiredService<DrainCoordinator>();
+        app.MapGet("/readyz", () => drain.IsDraining
+            ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ready"));
     }
 
     private static ListenOptions Listen(KestrelServerOptions kestrel, string endpoint, Action<ListenOptions> configure)
@@ -124,6 +170,31 @@ public static class GatewayHost
             errors.Add("Gateway limits must be positive");
         }
 
+        if (o.MaxConnectionsPerIp < 0 || o.MaxConnectionsPerUser < 0 || o.HandshakesPerSecondPerIp < 0 || !double.IsFinite(o.HandshakesPerSecondPerIp))
+        {
+            errors.Add("Gateway:MaxConnectionsPerIp, MaxConnectionsPerUser and HandshakesPerSecondPerIp must be >= 0 (0 disables)");
+        }
+
+        if (o.HandshakesPerSecondPerIp > 0 && o.HandshakeBurstPerIp < 1)
+        {
+            errors.Add("Gateway:HandshakeBurstPerIp must be at least 1");
+        }
+
+        if (o.DrainGraceSeconds < 0 || o.DrainJitterSeconds < 0 || !double.IsFinite(o.DrainGraceSeconds) || !double.IsFinite(o.DrainJitterSeconds))
+        {
+            errors.Add("Gateway:DrainGraceSeconds and Gateway:DrainJitterSeconds must be >= 0");
+        }
+
+        if (o.Tls.Enabled && !File.Exists(o.Tls.CertificatePath))
+        {
+            errors.Add($"Gateway:Tls:CertificatePath '{o.Tls.CertificatePath}' does not exist");
+        }
+
+        if (o.Tls.Enabled && !string.IsNullOrWhiteSpace(o.Tls.KeyPath) && !File.Exists(o.Tls.KeyPath))
+        {
+            errors.Add($"Gateway:Tls:KeyPath '{o.Tls.KeyPath}' does not exist");
+        }
+
         if (errors.Count > 0)
         {
             throw new OptionsValidationException(GatewayOptions.Section, typeof(GatewayOptions), errors);
@@ -138,7 +209,10 @@ public sealed class GatewayEndpoints
 
     internal ListenOptions? Http { get; set; }
 
-    /// <summary>The WebSocket URL, e.g. <c>ws://127.0.0.1:8080/v1/ws</c>.</summary>
+    /// <summary>Whether the WebSocket listener is TLS (<c>wss://</c>).</summary>
+    internal bool Tls { get; set; }
+
+    /// <summary>The WebSocket URL, e.g. <c>ws://127.0.0.1:8080/v1/ws</c> (<c>wss://</c> with TLS).</summary>
     public Uri WebSocketUri { get; private set; } = null!;
 
     /// <summary>The HTTP API base URL.</summary>
@@ -146,7 +220,7 @@ public sealed class GatewayEndpoints
 
     internal void OnStarted(WebApplication app, GatewayOptions options)
     {
-        WebSocketUri = new Uri($"ws://{WebSocket!.IPEndPoint}{options.Path}");
+        WebSocketUri = new Uri($"{(Tls ? "wss" : "ws")}://{WebSocket!.IPEndPoint}{options.Path}");
         HttpUri = new Uri($"http://{Http!.IPEndPoint}");
         app.Logger.LogInformation("Gateway listening: {Ws} (WebSocket, {Protocol}), {Http} (HTTP API); data in {Data}",
             WebSocketUri, Gateway.Protocol.ProtocolConstants.SubProtocol, HttpUri, Path.GetFullPath(options.DataDirectory));

@@ -1,68 +1,96 @@
-using System.Diagnostics;
-
 namespace Gateway.Server.Connections;
 
 /// <summary>
-/// A classic token bucket: <c>burst</c> tokens at most, refilled at <c>ratePerSecond</c>. Thread-safe (a tiny
-/// uncontended lock: buckets are per user or per IP) and allocation-free.
+/// A token bucket: <c>burst</c> tokens, refilled at <c>tokensPerSecond</c>; each <see cref="TryTake"/> takes one.
+/// Thread-safe, lock-free and allocation-free.
 /// </summary>
+/// <remarks>
+/// <para>Implemented as the generic cell rate algorithm: the whole state is one <see langword="long"/>, the instant at
+/// which the bucket will be full again (the "theoretical arrival time", TAT). Taking a token pushes it one interval
+/// (1 / rate) further; a take is refused when that would put the TAT more than <c>burst</c> intervals ahead of now.
+/// One compare-and-swap per take, no timer, and a refused take reports exactly how long until it would succeed.</para>
+/// <para>Time is passed in, as a monotonic count of <see cref="TimeSpan"/> ticks (100 ns) that never goes below zero
+/// (<see cref="GetTicks"/> reads one from a <see cref="TimeProvider"/>), so tests can drive the clock.</para>
+/// </remarks>
 public sealed class TokenBucket
 {
-    private readonly object _lock = new();
-    private readonly double _ratePerTick;
-    private readonly double _burst;
-    private double _tokens;
-    private long _last;
+    private readonly long _interval;
+    private readonly long _capacity;
+
+    // The instant the bucket is full again. 0 = full since the start of time: every caller's clock is >= 0.
+    private long _tat;
 
     /// <summary>Creates a full bucket.</summary>
-    /// <param name="ratePerSecond">Refill rate; must be positive.</param>
-    /// <param name="burst">Capacity; at least 1.</param>
-    /// <param name="nowTimestamp">Current timestamp in <paramref name="timestampFrequency"/> ticks per second.</param>
-    /// <param name="timestampFrequency">Ticks per second of the timestamps passed in (Stopwatch's by default).</param>
-    public TokenBucket(double ratePerSecond, int burst, long nowTimestamp, long timestampFrequency = 0)
+    /// <param name="tokensPerSecond">Refill rate; positive and finite. Fractions are fine (0.1 = one token per 10 s).</param>
+    /// <param name="burst">Bucket size: how many takes may come back to back; at least 1.</param>
+    public TokenBucket(double tokensPerSecond, int burst)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ratePerSecond);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(burst);
-        var frequency = timestampFrequency > 0 ? timestampFrequency : Stopwatch.Frequency;
-        _ratePerTick = ratePerSecond / frequency;
-        _burst = burst;
-        _tokens = burst;
-        _last = nowTimestamp;
-        Frequency = frequency;
-    }
-
-    /// <summary>Ticks per second of the timestamps this bucket expects.</summary>
-    public long Frequency { get; }
-
-    /// <summary>True when the bucket is full at <paramref name="nowTimestamp"/> (an idle key can be forgotten).</summary>
-    public bool IsFull(long nowTimestamp)
-    {
-        lock (_lock)
+        if (!double.IsFinite(tokensPerSecond) || tokensPerSecond <= 0)
         {
-            return _tokens + ((nowTimestamp - _last) * _ratePerTick) >= _burst;
+            throw new ArgumentOutOfRangeException(nameof(tokensPerSecond), tokensPerSecond, "The rate must be positive and finite.");
         }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(burst, 1);
+
+        // At most 10^7 tokens per second can be told apart with 100 ns ticks; one tick is the floor.
+        _interval = Math.Max(1, (long)Math.Round(TimeSpan.TicksPerSecond / tokensPerSecond));
+        _capacity = checked(_interval * burst);
+        TokensPerSecond = tokensPerSecond;
+        Burst = burst;
     }
 
-    /// <summary>Takes one token. When none is left, returns false and how long until one will be.</summary>
-    public bool TryTake(long nowTimestamp, out TimeSpan retryAfter)
+    /// <summary>The refill rate.</summary>
+    public double TokensPerSecond { get; }
+
+    /// <summary>The bucket size.</summary>
+    public int Burst { get; }
+
+    /// <summary>Reads <paramref name="time"/>'s monotonic clock in <see cref="TimeSpan"/> ticks, the unit the bucket expects.</summary>
+    /// <param name="time">The clock (e.g. <see cref="TimeProvider.System"/>).</param>
+    public static long GetTicks(TimeProvider time)
     {
-        lock (_lock)
+        ArgumentNullException.ThrowIfNull(time);
+        return time.GetElapsedTime(0, time.GetTimestamp()).Ticks;
+    }
+
+    /// <summary>Takes one token if there is one.</summary>
+    /// <param name="nowTicks">The current time (see <see cref="GetTicks"/>).</param>
+    /// <param name="retryAfter">When refused: how long until a token is available (always positive); else zero.</param>
+    /// <returns>True when a token was taken.</returns>
+    public bool TryTake(long nowTicks, out TimeSpan retryAfter)
+    {
+        while (true)
         {
-            if (nowTimestamp > _last)
+            long tat = Volatile.Read(ref _tat);
+            long next = Math.Max(tat, nowTicks) + _interval;
+            long ahead = next - nowTicks;
+            if (ahead > _capacity)
             {
-                _tokens = Math.Min(_burst, _tokens + ((nowTimestamp - _last) * _ratePerTick));
-                _last = nowTimestamp;
+                // At nowTicks + (ahead - capacity) the same take would land exactly on the capacity and succeed.
+                retryAfter = TimeSpan.FromTicks(ahead - _capacity);
+                return false;
             }
 
-            if (_tokens >= 1)
+            if (Interlocked.CompareExchange(ref _tat, next, tat) == tat)
             {
-                _tokens -= 1;
                 retryAfter = TimeSpan.Zero;
                 return true;
             }
 
-            retryAfter = TimeSpan.FromSeconds((1 - _tokens) / (_ratePerTick * Frequency));
-            return false;
+            // Another thread took a token in between: recompute from its TAT.
         }
     }
+
+    /// <summary>Tokens available at <paramref name="nowTicks"/> (0 to <see cref="Burst"/>).</summary>
+    /// <param name="nowTicks">The current time (see <see cref="GetTicks"/>).</param>
+    public int Available(long nowTicks)
+    {
+        long used = Math.Max(0, Volatile.Read(ref _tat) - nowTicks);
+        return (int)((_capacity - used) / _interval);
+    }
+
+    /// <summary>True when the bucket is full at <paramref name="nowTicks"/>, i.e. it holds no memory of past takes and a
+    /// fresh bucket would behave the same (keyed owners can then drop it).</summary>
+    /// <param name="nowTicks">The current time (see <see cref="GetTicks"/>).</param>
+    public bool IsFull(long nowTicks) => Volatile.Read(ref _tat) <= nowTicks;
 }

@@ -1,5 +1,7 @@
+using System.Net;
 using Gateway.Protocol;
 using Gateway.Server.Auth;
+using Gateway.Server.Connections;
 using Gateway.WebSockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -8,20 +10,28 @@ namespace Gateway.Server.Sessions;
 
 /// <summary>
 /// The Kestrel connection handler behind the WebSocket listener. The task returned by
-/// <see cref="OnConnectedAsync"/> is the connection's lifetime: handshake, session, close.
+/// <see cref="OnConnectedAsync"/> is the connection's lifetime: admission, handshake, session, close.
 /// </summary>
+/// <remarks>
+/// Admission order, cheapest first: draining (503), the source address's handshake rate and connection cap (429, before
+/// the request is read), then the handshake itself: path, subprotocol, Origin (403), token (401), and the user's
+/// connection cap (429). Every slot taken is given back when the connection ends, also when the handshake fails.
+/// </remarks>
 internal sealed class GatewayConnectionHandler : ConnectionHandler
 {
     private readonly JwtAuthenticator _auth;
     private readonly SessionServices _services;
+    private readonly ConnectionLimiter _limiter;
+    private readonly DrainCoordinator _drain;
     private readonly Gateway.WebSockets.WebSocketOptions _wsOptions;
     private readonly HashSet<string> _allowedOrigins;
-    private readonly Func<HandshakeRequest, HandshakeDecision> _decide;
 
-    public GatewayConnectionHandler(JwtAuthenticator auth, SessionServices services)
+    public GatewayConnectionHandler(JwtAuthenticator auth, SessionServices services, ConnectionLimiter limiter, DrainCoordinator drain)
     {
         _auth = auth;
         _services = services;
+        _limiter = limiter;
+        _drain = drain;
         var o = services.Options;
         _wsOptions = new Gateway.WebSockets.WebSocketOptions
         {
@@ -33,41 +43,110 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             MaxOutboundBytes = o.MaxOutboundBytes,
         };
         _allowedOrigins = new HashSet<string>(o.AllowedOrigins, StringComparer.OrdinalIgnoreCase);
-        _decide = Decide;
     }
 
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
-        HandshakeResult handshake;
+        // Refusals that need no request come first, before a byte of it is read: a draining server and a source over
+        // its handshake rate or connection cap cost one short write.
+        if (_drain.IsDraining)
+        {
+            await RefuseEarlyAsync(connection, 503, DrainCoordinator.Reason, 0).ConfigureAwait(false);
+            return;
+        }
+
+        // Non-IP transports (Unix sockets, in-memory test transports) have no address to account.
+        var address = connection.RemoteEndPoint is IPEndPoint ip ? ConnectionLimiter.Normalize(ip.Address) : null;
+        if (address is not null)
+        {
+            switch (_limiter.TryAdmitAddress(address, out var retryAfter))
+            {
+                case AddressAdmission.RateLimited:
+                    // Whole seconds (RFC 9110 §10.2.3), rounded up so a client that waits exactly that long gets a token.
+                    await RefuseEarlyAsync(connection, 429, "too many connection attempts from this address",
+                        (int)Math.Ceiling(retryAfter.TotalSeconds)).ConfigureAwait(false);
+                    return;
+                case AddressAdmission.TooManyConnections:
+                    await RefuseEarlyAsync(connection, 429, "too many connections from this address", 0).ConfigureAwait(false);
+                    return;
+            }
+        }
+
+        // The user slot is taken inside the decide callback (after authentication, so the 429 is the handshake's
+        // answer) and remembered here, so that it is given back whatever happens next.
+        Principal? userSlot = null;
         try
         {
-            handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, _decide, connection.ConnectionClosed)
-                .ConfigureAwait(false);
+            HandshakeResult handshake;
+            try
+            {
+                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, connection.ConnectionClosed)
+                    .ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
+            {
+                return;
+            }
+
+            if (!handshake.Accepted)
+            {
+                _services.Metrics.HandshakeRejects.Add(1, new KeyValuePair<string, object?>("status", handshake.StatusCode));
+                return;
+            }
+
+            await RunSessionAsync(connection, (Principal)handshake.State!).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
+        finally
         {
-            return;
+            if (userSlot is not null)
+            {
+                _limiter.ReleaseUser(userSlot.TenantId, userSlot.UserId);
+            }
+
+            if (address is not null)
+            {
+                _limiter.ReleaseAddress(address);
+            }
         }
 
-        if (!handshake.Accepted)
+        HandshakeDecision DecideAndAdmit(HandshakeRequest request)
         {
-            _services.Metrics.HandshakeRejects.Add(1, new KeyValuePair<string, object?>("status", handshake.StatusCode));
-            return;
-        }
+            var decision = Decide(request);
+            if (!decision.IsAccepted)
+            {
+                return decision;
+            }
 
-        var principal = (Principal)handshake.State!;
+            var principal = (Principal)decision.State!;
+            if (!_limiter.TryAdmitUser(principal.TenantId, principal.UserId))
+            {
+                return HandshakeDecision.Reject(429, "too many connections for this user");
+            }
+
+            userSlot = principal;
+            return decision;
+        }
+    }
+
+    private async Task RunSessionAsync(ConnectionContext connection, Principal principal)
+    {
         var socket = new WebSocketConnection(connection.Transport, _wsOptions);
         var session = new Session(socket, principal, connection.ConnectionId, _services);
         _services.Metrics.ConnectionOpened();
 
-        // Kestrel asks every connection to close when the host stops; answer with 1001 so the client reconnects
-        // (to another pod) and resumes from its cursors. Kestrel aborts whatever is still open after the host's
-        // shutdown timeout.
+        // Kestrel asks every connection to close when the server stops. The drain (DrainCoordinator) has normally closed
+        // them all by then; this covers connections that slipped in after it and a drain cut short by the shutdown
+        // timeout. 1001: reconnect (to another pod) and resume from your cursors. Kestrel aborts whatever is still open
+        // after the host's shutdown timeout.
         using var shutdown = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
             .Register(static s => ((WebSocketConnection)s!).Close(CloseCodes.GoingAway, "server shutting down"), socket);
         try
         {
             session.Start();
+
+            // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
+            // never precedes it.
+            using var drain = _drain.Register(socket);
             await socket.RunAsync(session, connection.ConnectionClosed).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -81,8 +160,33 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
         }
     }
 
+    private Task RefuseEarlyAsync(ConnectionContext connection, int status, string reason, int retryAfterSeconds)
+    {
+        _services.Metrics.HandshakeRejects.Add(1, new KeyValuePair<string, object?>("status", status));
+        return RefuseCoreAsync();
+
+        async Task RefuseCoreAsync()
+        {
+            try
+            {
+                await EarlyRefusal.RefuseAsync(connection.Transport, status, reason, retryAfterSeconds, _wsOptions.MaxHandshakeBytes,
+                    connection.ConnectionClosed).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
+            {
+                // the client left first
+            }
+        }
+    }
+
     private HandshakeDecision Decide(HandshakeRequest request)
     {
+        if (_drain.IsDraining)
+        {
+            // The drain began while this request was arriving.
+            return HandshakeDecision.Reject(503, DrainCoordinator.Reason);
+        }
+
         if (!string.Equals(request.Path, _services.Options.Path, StringComparison.Ordinal))
         {
             return HandshakeDecision.Reject(404, "not found");
@@ -93,6 +197,7 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             return HandshakeDecision.Reject(400, $"subprotocol {ProtocolConstants.SubProtocol} required");
         }
 
+        // Browsers always send Origin on a WebSocket upgrade; native apps send none and are not subject to the list.
         if (_allowedOrigins.Count > 0 && request.Origin is { } origin && !_allowedOrigins.Contains(origin))
         {
             return HandshakeDecision.Reject(403, "origin not allowed");

@@ -60,19 +60,17 @@ internal sealed class UserLimits
         }
     }
 
-    /// <summary>Now, in the buckets' timestamp units.</summary>
-    public long Now() => _time.GetTimestamp();
+    /// <summary>Now, in the buckets' units (<see cref="TokenBucket.GetTicks"/>).</summary>
+    public long Now() => TokenBucket.GetTicks(_time);
 
     private Buckets CreateBuckets()
     {
-        var now = _time.GetTimestamp();
-        var f = _time.TimestampFrequency;
         var o = _options;
         return new Buckets(
-            new TokenBucket(o.SendsPerSecond, o.SendBurst, now, f),
-            new TokenBucket(o.SubscribesPerSecond, o.SubscribeBurst, now, f),
-            new TokenBucket(o.HistoryPerSecond, o.HistoryBurst, now, f),
-            new TokenBucket(o.TypingPerSecond, o.TypingBurst, now, f));
+            new TokenBucket(o.SendsPerSecond, o.SendBurst),
+            new TokenBucket(o.SubscribesPerSecond, o.SubscribeBurst),
+            new TokenBucket(o.HistoryPerSecond, o.HistoryBurst),
+            new TokenBucket(o.TypingPerSecond, o.TypingBurst));
     }
 
     internal sealed record Buckets(TokenBucket Sends, TokenBucket Subscribes, TokenBucket History, TokenBucket Typing);
