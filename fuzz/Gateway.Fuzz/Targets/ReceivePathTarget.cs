@@ -78,6 +78,9 @@ public static class ReceivePathTarget
         ContractViolationException.Check(connection.CloseStatus is null or 1005 || IsValidOnWire(connection.CloseStatus.Value),
             $"CloseStatus {connection.CloseStatus}");
         ContractViolationException.Check(handler.Error is null, handler.Error ?? string.Empty);
+        ushort? expected = ExpectedCloseStatus(data);
+        ContractViolationException.Check(connection.CloseStatus == expected,
+            $"CloseStatus {connection.CloseStatus?.ToString() ?? "none"}, RFC 6455 says {expected?.ToString() ?? "none"}");
 
         ContractViolationException.Check(output.Reader.TryRead(out var written), "output pipe not completed");
         CheckServerFrames(written.Buffer);
@@ -131,6 +134,145 @@ public static class ReceivePathTarget
             else if (opcode != WebSocketOpcode.Binary)
             {
                 ContractViolationException.Check(length <= 125, $"control frame of {length} bytes");
+            }
+        }
+    }
+
+    /// <summary>
+    /// An independent model of the close code a conforming server records for <paramref name="data"/>, written from
+    /// RFC 6455 and this handler's behaviour rather than from the connection's code: frames are taken one by one until the
+    /// first that fails a rule (1002 framing, 1003 text, 1009 size, 1007 close reason), a close frame (its code, 1005
+    /// when empty), a message the handler refuses (1007) or faults on (1011), or the end of the input (no close).
+    /// </summary>
+    private static ushort? ExpectedCloseStatus(ReadOnlySpan<byte> data)
+    {
+        int pos = 0;
+        long fragmentLength = 0;
+        bool open = false;
+        var assembled = new List<byte>();
+        while (true)
+        {
+            var rest = data[pos..];
+            if (rest.Length < 2)
+            {
+                return null;
+            }
+
+            byte b0 = rest[0];
+            byte b1 = rest[1];
+            int opcode = b0 & 0x0F;
+            bool fin = (b0 & 0x80) != 0;
+            int len7 = b1 & 0x7F;
+            int extended = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+            if (rest.Length < 2 + extended)
+            {
+                return null;
+            }
+
+            ulong length = (ulong)len7;
+            if (extended > 0)
+            {
+                length = 0;
+                for (int i = 0; i < extended; i++)
+                {
+                    length = (length << 8) | rest[2 + i];
+                }
+            }
+
+            bool masked = (b1 & 0x80) != 0;
+            if (length >> 63 != 0)
+            {
+                return CloseCodes.ProtocolError;
+            }
+
+            if (masked && rest.Length < 2 + extended + 4)
+            {
+                return null;
+            }
+
+            bool control = opcode >= 8;
+            if (!masked || (b0 & 0x70) != 0 || opcode is not (0 or 1 or 2 or 8 or 9 or 10) || (control && (length > 125 || !fin)))
+            {
+                return CloseCodes.ProtocolError;
+            }
+
+            if (!control)
+            {
+                if (opcode == 1)
+                {
+                    return CloseCodes.UnsupportedData;
+                }
+
+                if ((opcode == 0) != open)
+                {
+                    return CloseCodes.ProtocolError; // a continuation outside a message, or a new message inside one
+                }
+
+                // Compared as unsigned 64-bit: fragmentLength ≤ 4096 and length < 2^63, so the sum cannot wrap.
+                if ((ulong)fragmentLength + length > MaxMessageBytes)
+                {
+                    return CloseCodes.MessageTooBig;
+                }
+            }
+
+            int headerLength = 2 + extended + 4;
+            if ((ulong)(rest.Length - headerLength) < length)
+            {
+                return null;
+            }
+
+            byte[] payload = rest.Slice(headerLength, (int)length).ToArray();
+            for (int i = 0; i < payload.Length; i++)
+            {
+                payload[i] ^= rest[2 + extended + (i % 4)];
+            }
+
+            pos += headerLength + payload.Length;
+            if (opcode == 8)
+            {
+                if (payload.Length == 1)
+                {
+                    return CloseCodes.ProtocolError;
+                }
+
+                if (payload.Length == 0)
+                {
+                    return CloseCodes.NoStatus;
+                }
+
+                int code = (payload[0] << 8) | payload[1];
+                if (!IsValidOnWire(code))
+                {
+                    return CloseCodes.ProtocolError;
+                }
+
+                return System.Text.Unicode.Utf8.IsValid(payload.AsSpan(2)) ? (ushort)code : CloseCodes.InvalidPayload;
+            }
+
+            if (control)
+            {
+                continue; // ping (answered) or pong (ignored)
+            }
+
+            assembled.AddRange(payload);
+            fragmentLength += payload.Length;
+            open = !fin;
+            if (!fin)
+            {
+                continue;
+            }
+
+            byte[] message = [.. assembled];
+            assembled.Clear();
+            fragmentLength = 0;
+            if (message.Length > 0 && message[0] == 0xc1)
+            {
+                return CloseCodes.InternalError; // the handler faults on purpose
+            }
+
+            if (ClientFrameReader.TryRead(new ReadOnlySequence<byte>(message), out _) == ReadStatus.Malformed)
+            {
+                return CloseCodes.InvalidPayload; // the handler closes; whatever follows cannot change the code
             }
         }
     }
