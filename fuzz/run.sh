@@ -107,7 +107,10 @@ for target in "${targets[@]}"; do
   fi
 
   dict=()
-  [ -f "$fuzz/dict/$target.dict" ] && dict=(-x "$fuzz/dict/$target.dict")
+  case "$target" in
+    handshake) dict=(-x "$fuzz/dict/handshake.dict") ;;
+    frame-header|receive-path) dict=(-x "$fuzz/dict/websocket-frames.dict") ;;
+  esac
 
   say "afl-fuzz $target for ${seconds}s"
   # -V stops fuzzing after the time given; timeout is the hard bound around everything (start-up and calibration
