@@ -135,8 +135,9 @@ public sealed partial class WebSocketConnection
                 return Fail(ProtocolError, "new message inside a fragmented message");
         }
 
-        long total = (long)_fragmentLength + header.PayloadLength;
-        if (total > _options.MaxMessageBytes)
+        // PayloadLength can be up to 2^63 - 1, so adding it to the bytes already reassembled could wrap negative and
+        // pass; 0 <= _fragmentLength <= MaxMessageBytes, so the subtraction cannot overflow.
+        if (header.PayloadLength > _options.MaxMessageBytes - _fragmentLength)
         {
             return Fail(MessageTooBig, "message too big");
         }
