@@ -49,6 +49,9 @@ public sealed class TestGateway : IAsyncDisposable
             "--Gateway:HttpEndpoint=127.0.0.1:0",
             $"--Gateway:DataDirectory={dataDirectory}",
             "--Logging:LogLevel:Default=Warning",
+
+            // Stopping a test gateway should not wait out a production drain; drain tests set their own grace.
+            "--Gateway:DrainGraceSeconds=0",
             .. extraArgs,
         ];
         var app = GatewayHost.Build(args);

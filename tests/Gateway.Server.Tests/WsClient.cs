@@ -100,6 +100,8 @@ public sealed class WsClient : IAsyncDisposable
             var result = await _socket.ReceiveAsync(new ArraySegment<byte>(_buffer), cts.Token);
             if (result.MessageType == WebSocketMessageType.Close)
             {
+                // Complete the close handshake, as a well-behaved client does, so the server need not wait for it.
+                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cts.Token);
                 return result.CloseStatus;
             }
         }

@@ -203,8 +203,12 @@ internal sealed class DeliveryFixture : IAsyncDisposable
         }
 
         var options = new GatewayOptions();
+        // Sessions here never see a token; a fixed HS256 key keeps the authenticator off the disk.
+        var auth = new Gateway.Server.Auth.JwtAuthenticator(
+            Microsoft.Extensions.Options.Options.Create(new AuthOptions { SigningKey = Convert.ToBase64String(new byte[32]) }),
+            Microsoft.Extensions.Options.Options.Create(options));
         var services = new SessionServices(_writer, _store, _writer, _registry, options, _metrics, TimeProvider.System,
-            NullLogger.Instance);
+            NullLogger.Instance, auth, new UserLimits(options, TimeProvider.System));
         var wsOptions = new Gateway.WebSockets.WebSocketOptions
         {
             MaxMessageBytes = options.MaxMessageBytes,

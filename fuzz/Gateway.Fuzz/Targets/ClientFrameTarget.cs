@@ -45,7 +45,8 @@ public static class ClientFrameTarget
     {
         var status = ClientFrameReader.TryRead(payload, out frame);
         ContractViolationException.Check(Enum.IsDefined(status), $"undefined status {(int)status}");
-        bool known = frame.Type is FrameType.Subscribe or FrameType.Unsubscribe or FrameType.Send or FrameType.History;
+        bool known = frame.Type is FrameType.Subscribe or FrameType.Unsubscribe or FrameType.Send or FrameType.History
+            or FrameType.Typing or FrameType.RefreshToken;
         ContractViolationException.Check(status != ReadStatus.Ok || known, $"Ok for type {frame.Type}");
         ContractViolationException.Check(status != ReadStatus.UnknownType || !known, $"UnknownType for known type {frame.Type}");
 
@@ -59,6 +60,8 @@ public static class ClientFrameTarget
         {
             FrameType.Send => $" {Hex(frame.ChatId)} {Hex(frame.ClientMessageId)} {Hex(frame.ContentType)} {Hex(frame.Content)} {frame.ExpiresAt}",
             FrameType.History => $" {Hex(frame.ChatId)} {frame.BeforeSeq} {frame.Limit}",
+            FrameType.Typing => $" {Hex(frame.ChatId)}",
+            FrameType.RefreshToken => $" {Hex(frame.Token)}",
             _ => " " + Entries(frame),
         };
         return status;
@@ -116,7 +119,11 @@ public static class ClientFrameTarget
                 InPayload(frame.Content, "content");
                 break;
             case FrameType.History:
+            case FrameType.Typing:
                 InPayload(frame.ChatId, "chatId");
+                break;
+            case FrameType.RefreshToken:
+                InPayload(frame.Token, "token");
                 break;
             default:
                 InPayload(frame.Items, "items");
