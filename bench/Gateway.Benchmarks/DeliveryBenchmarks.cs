@@ -18,11 +18,15 @@ namespace Gateway.Benchmarks;
 /// message through enqueue, thread-pool wake-up, pipe write, flush and read, for all N.</para>
 /// <para>The allocation column counts what BenchmarkDotNet attributes to the benchmark; the writer loops run on other
 /// threads. Run <c>alloc-check</c> for process-wide bytes per delivery.</para>
+/// <para>BenchmarkDotNet raises the benchmark thread to <see cref="ThreadPriority.Highest"/> (it succeeds on Linux as
+/// root or with CAP_SYS_NICE). Here that thread spins while it waits for the writer loops, so a higher priority would
+/// let it starve the very threads it waits for; the first invocation puts it back to Normal.</para>
 /// </remarks>
 [MemoryDiagnoser]
 public class DeliveryBenchmarks
 {
     private DeliveryFixture _fixture = null!;
+    private bool _priorityReset;
 
     [Params(1, 100, 1_000)]
     public int Connections { get; set; }
@@ -47,8 +51,25 @@ public class DeliveryBenchmarks
     }
 
     [Benchmark]
-    public void Deliver() => _fixture.DeliverNext();
+    public void Deliver()
+    {
+        ResetPriority();
+        _fixture.DeliverNext();
+    }
 
     [Benchmark]
-    public void DeliverAndWaitAll() => _fixture.DeliverNextAndWait();
+    public void DeliverAndWaitAll()
+    {
+        ResetPriority();
+        _fixture.DeliverNextAndWait();
+    }
+
+    private void ResetPriority()
+    {
+        if (!_priorityReset)
+        {
+            Thread.CurrentThread.Priority = ThreadPriority.Normal;
+            _priorityReset = true;
+        }
+    }
 }

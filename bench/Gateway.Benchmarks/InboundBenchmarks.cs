@@ -7,7 +7,7 @@ namespace Gateway.Benchmarks;
 /// The receive path per frame: a running <c>WebSocketConnection</c> reads masked binary frames from its input pipe
 /// (header parse and validation, message-size check, in-place unmask, handler call with the pipe's own bytes, one
 /// AdvanceTo per read) and the handler decodes each Send with <c>ClientFrameReader.TryRead</c>. Each frame carries a
-/// Send with 100 content bytes (169 bytes on the wire). Results are per frame; steady state must be 0 B.
+/// Send with 100 content bytes (171 bytes on the wire: 4-byte header with a 16-bit length, 4-byte mask key, 163-byte payload). Results are per frame; steady state must be 0 B.
 /// </summary>
 /// <remarks>One frame per read is a chatty client on an idle connection; 100 per read is a busy pipe, where the
 /// per-read costs (ReadAsync, AdvanceTo, the async loop) are shared by 100 frames.</remarks>
