@@ -270,7 +270,7 @@ public sealed partial class LocalWriteService
         {
             foreach (var message in _messages)
             {
-                _chats.TryRemove(new ChatKey(message.TenantId, message.ChatId), out _);
+                Evict(new ChatKey(message.TenantId, message.ChatId));
             }
 
             foreach (var send in _accepted)
@@ -353,7 +353,7 @@ public sealed partial class LocalWriteService
         catch (Exception)
         {
             // The store may or may not hold the change: forget the chat so the next use reads the truth again.
-            _chats.TryRemove(key, out _);
+            Evict(key);
             command.CompleteFailed(ErrorCode.Unavailable, StoreFailedMessage);
         }
     }

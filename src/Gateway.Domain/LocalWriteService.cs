@@ -41,6 +41,11 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
     private readonly Action<EventEnvelope, Exception>? _onPublishError;
     private readonly Channel<PendingCommand> _queue;
     private readonly ConcurrentDictionary<ChatKey, ChatState> _chats = new();
+
+    // Guards reader inserts against evictions: bumped (under the lock) by every eviction, checked (under the lock)
+    // by a reader before it caches what it read from the store.
+    private readonly object _cacheLock = new();
+    private long _cacheGeneration;
     private readonly Task _loop;
     private int _disposed;
 
@@ -258,13 +263,35 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
     /// </remarks>
     private async ValueTask<ChatState?> LoadChatAsync(ChatKey key, CancellationToken cancellationToken)
     {
-        if (!await _store.ChatExistsAsync(key.TenantId, key.ChatId, cancellationToken).ConfigureAwait(false))
+        while (true)
         {
-            return null;
-        }
+            var generation = Interlocked.Read(ref _cacheGeneration);
+            if (!await _store.ChatExistsAsync(key.TenantId, key.ChatId, cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
 
-        var members = await _store.GetMembersAsync(key.TenantId, key.ChatId, cancellationToken).ConfigureAwait(false);
-        return _chats.GetOrAdd(key, new ChatState(ImmutableHashSet.CreateRange(StringComparer.Ordinal, members)));
+            var members = await _store.GetMembersAsync(key.TenantId, key.ChatId, cancellationToken).ConfigureAwait(false);
+            lock (_cacheLock)
+            {
+                // An eviction while we read means a write failed half-way: our snapshot may predate a change the
+                // store now holds. Read again rather than use or cache it (evictions are rare: failed writes only).
+                if (_cacheGeneration == generation)
+                {
+                    return _chats.GetOrAdd(key, new ChatState(ImmutableHashSet.CreateRange(StringComparer.Ordinal, members)));
+                }
+            }
+        }
+    }
+
+    /// <summary>Forgets a chat after a failed write, so the next use reads the store again.</summary>
+    private void Evict(ChatKey key)
+    {
+        lock (_cacheLock)
+        {
+            _cacheGeneration++;
+            _chats.TryRemove(key, out _);
+        }
     }
 
     private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();

@@ -276,6 +276,14 @@ public sealed partial class WebSocketConnection
         switch (opcode)
         {
             case WebSocketOpcode.Ping:
+                // At most one pong waits in the queue. A peer that pings without reading would otherwise grow the
+                // queue without bound (pongs bypass its limits); RFC 6455 §5.5.3 lets an endpoint answer only one of
+                // several pings it has not answered yet.
+                if (Interlocked.CompareExchange(ref _pongsQueued, 1, 0) != 0)
+                {
+                    return FrameOutcome.Continue;
+                }
+
                 var pong = OutboundFrame.Rent((int)payload.Length);
                 payload.CopyTo(pong.GetSpan((int)payload.Length));
                 pong.Advance((int)payload.Length);

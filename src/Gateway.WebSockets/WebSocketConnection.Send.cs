@@ -110,6 +110,10 @@ public sealed partial class WebSocketConnection
 
                     Interlocked.Decrement(ref _queuedFrames);
                     Interlocked.Add(ref _queuedBytes, -length);
+                    if (frame.Opcode == WebSocketOpcode.Pong)
+                    {
+                        Volatile.Write(ref _pongsQueued, 0);
+                    }
 
                     // Whoever dequeues a frame owns its release. The bytes were just copied into the pipe's buffer,
                     // so this queue's reference ends here, before the flush (other connections may still hold theirs).

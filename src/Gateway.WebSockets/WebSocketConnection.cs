@@ -48,6 +48,7 @@ public sealed partial class WebSocketConnection
     private int _started;
     private int _activity;
     private int _received;
+    private int _pongsQueued;
     private int _silentTicks;
     private Exception? _handlerError;
 

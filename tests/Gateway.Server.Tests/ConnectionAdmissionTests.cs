@@ -18,16 +18,16 @@ public sealed class ConnectionAdmissionTests
     {
         await using var gw = await TestGateway.StartAsync(null, "--Gateway:AllowedOrigins:0=https://app.example");
 
-        await using (var browser = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(Origin: "https://app.example")))
+        await using (var browser = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(Origin: "https://app.example")))
         {
             Assert.Equal("alice", browser.Hello.UserId);
         }
 
-        var (status, _) = await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(Origin: "https://evil.example"));
+        var (status, _) = await WsClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(Origin: "https://evil.example"));
         Assert.Equal(403, status);
 
         // Native apps send no Origin header at all.
-        await using var native = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await using var native = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
         Assert.Equal("alice", native.Hello.UserId);
     }
 
@@ -35,10 +35,10 @@ public sealed class ConnectionAdmissionTests
     public async Task Connections_per_address_are_capped_before_the_upgrade_is_read_and_freed_on_disconnect()
     {
         await using var gw = await TestGateway.StartAsync(null, "--Gateway:MaxConnectionsPerIp=2");
-        var alice = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
-        await using var bob = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob"));
+        var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await using var bob = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob"));
 
-        var (status, retryAfter) = await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("carol"));
+        var (status, retryAfter) = await WsClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("carol"));
         Assert.Equal(429, status);
         Assert.Null(retryAfter);
 
@@ -53,14 +53,14 @@ public sealed class ConnectionAdmissionTests
         }
 
         // Another source address is not affected.
-        await using (var elsewhere = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("carol"), OtherAddress))
+        await using (var elsewhere = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("carol"), OtherAddress))
         {
             Assert.Equal("carol", elsewhere.Hello.UserId);
         }
 
         // Alice leaves: her slot comes back once the server has seen the connection end.
         await alice.DisposeAsync();
-        await using var carol = await ConnectionTestClient.ConnectEventuallyAsync(gw.WebSocketUri, gw.Token("carol"));
+        await using var carol = await WsClient.ConnectEventuallyAsync(gw.WebSocketUri, gw.Token("carol"));
         Assert.Equal("carol", carol.Hello.UserId);
     }
 
@@ -69,22 +69,22 @@ public sealed class ConnectionAdmissionTests
     {
         await using var gw = await TestGateway.StartAsync(null, "--Gateway:MaxConnectionsPerUser=2");
         await gw.CreateChatAsync("cap", "alice");
-        var first = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
-        await using var second = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        var first = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await using var second = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
 
-        Assert.Equal(429, (await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"))).Status);
-        Assert.Equal(429, (await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"), OtherAddress)).Status);
+        Assert.Equal(429, (await WsClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"))).Status);
+        Assert.Equal(429, (await WsClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"), OtherAddress)).Status);
 
         // The same user id in another tenant is another user; other users are unaffected.
-        await using (var otherTenant = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice", tenantId: "t2")))
-        await using (var bob = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob")))
+        await using (var otherTenant = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice", tenantId: "t2")))
+        await using (var bob = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob")))
         {
             Assert.Equal(("t2", "bob"), (otherTenant.Hello.TenantId, bob.Hello.UserId));
         }
 
         // Refused handshakes held no slot; a closed connection gives its slot back.
         await first.DisposeAsync();
-        await using var third = await ConnectionTestClient.ConnectEventuallyAsync(gw.WebSocketUri, gw.Token("alice"), OtherAddress);
+        await using var third = await WsClient.ConnectEventuallyAsync(gw.WebSocketUri, gw.Token("alice"), OtherAddress);
         await third.SendTextAsync("cap", "hello");
         Assert.Equal(1UL, (await third.ReceiveAsync<SendAckFrame>()).Seq);
     }
@@ -96,13 +96,13 @@ public sealed class ConnectionAdmissionTests
         await using var gw = await TestGateway.StartAsync(null, "--Gateway:HandshakesPerSecondPerIp=0.1", "--Gateway:HandshakeBurstPerIp=3");
 
         // Every attempt costs a token, accepted or not (this one fails authentication).
-        Assert.Equal(401, (await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, token: null)).Status);
+        Assert.Equal(401, (await WsClient.ConnectRefusedAsync(gw.WebSocketUri, token: null)).Status);
         for (var i = 0; i < 2; i++)
         {
-            await using var ok = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+            await using var ok = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
         }
 
-        var (status, retryAfter) = await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"));
+        var (status, retryAfter) = await WsClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("alice"));
         Assert.Equal(429, status);
         Assert.NotNull(retryAfter);
         Assert.InRange(int.Parse(retryAfter, CultureInfo.InvariantCulture), 1, 10);
@@ -119,7 +119,7 @@ public sealed class ConnectionAdmissionTests
         }
 
         // Other addresses have their own bucket.
-        await using var elsewhere = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), OtherAddress);
+        await using var elsewhere = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), OtherAddress);
         Assert.Equal("alice", elsewhere.Hello.UserId);
     }
 }

@@ -21,17 +21,17 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
 
             string[] members = ["alice", "bob", "carol", "dave"];
             await gw.CreateChatAsync("room", members);
-            var subscribers = new List<ConnectionTestClient>();
+            var subscribers = new List<WsClient>();
             foreach (var user in members[1..])
             {
-                var client = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token(user));
+                var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token(user));
                 await client.SubscribeAsync(new ChatCursor("room", 0));
                 await client.ReceiveAsync<SubscribedFrame>();
                 await client.ReceiveAsync<CaughtUpFrame>();
                 subscribers.Add(client);
             }
 
-            await using var alice = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+            await using var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
             using var stopSending = new CancellationTokenSource();
             var window = new SemaphoreSlim(8, 8); // at most 8 sends in flight: steady, not a flood
             var sender = SendContinuouslyAsync(alice, window, stopSending.Token);
@@ -81,7 +81,7 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal("ok", await http.GetStringAsync("/healthz"));
 
             // New connections are refused with 503 while the drain runs.
-            var (status, _) = await ConnectionTestClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("erin"));
+            var (status, _) = await WsClient.ConnectRefusedAsync(gw.WebSocketUri, gw.Token("erin"));
             Assert.Equal(503, status);
 
             output.WriteLine($"drain seen + checks {clock.ElapsedMilliseconds} ms");
@@ -110,7 +110,7 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
 
             // Everything acknowledged is durable: a fresh gateway on the same data replays every acked (seq, messageId).
             await using var again = await TestGateway.StartAsync(dir);
-            await using var reader = await ConnectionTestClient.ConnectAsync(again.WebSocketUri, again.Token("bob"));
+            await using var reader = await WsClient.ConnectAsync(again.WebSocketUri, again.Token("bob"));
             await reader.SubscribeAsync(new ChatCursor("room", 0));
             await reader.ReceiveAsync<SubscribedFrame>();
             var replayed = new Dictionary<ulong, string>();
@@ -136,7 +136,7 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>Sends until cancelled or the socket is no longer open, keeping at most the window's count in flight.</summary>
-    private static async Task SendContinuouslyAsync(ConnectionTestClient client, SemaphoreSlim window, CancellationToken cancellationToken)
+    private static async Task SendContinuouslyAsync(WsClient client, SemaphoreSlim window, CancellationToken cancellationToken)
     {
         var i = 0;
         try
@@ -156,7 +156,7 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
-    private static async Task<DrainResult> ReadUntilCloseAsync(ConnectionTestClient client, Action<ServerFrame> onFrame)
+    private static async Task<DrainResult> ReadUntilCloseAsync(WsClient client, Action<ServerFrame> onFrame)
     {
         DrainFrame? drain = null;
         while (true)

@@ -66,6 +66,20 @@ public sealed class GatewayProcess : IAsyncDisposable
         return new GatewayProcess(process, new Uri(ports["ws"]), new Uri(ports["http"]));
     }
 
+    /// <summary>SIGTERM, what an orchestrator sends: the gateway drains and exits on its own.</summary>
+    public async Task TerminateAsync()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Waits for the process to exit on its own and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no shutdown hooks, no flush. Only what was synced to the WAL survives.</summary>
     public async Task KillAsync()
     {

@@ -124,7 +124,7 @@ public sealed class HardeningTests
         const int readers = 50, messages = 200;
         var content = new string('x', 30_000);
         await using var gw = await TestGateway.StartAsync(null, "--Gateway:MaxOutboundFrames=64", "--Gateway:MaxOutboundBytes=131072",
-            "--Gateway:SendsPerSecond=100000", "--Gateway:SendBurst=100000");
+            "--Gateway:SendsPerSecond=100000", "--Gateway:SendBurst=100000", "--Gateway:HandshakesPerSecondPerIp=0");
         var members = Enumerable.Range(0, readers).Select(i => $"r{i}").Append("alice").Append("stalled").ToArray();
         await gw.CreateChatAsync("busy", members);
 

@@ -21,7 +21,7 @@ public sealed class TlsTests
         Assert.Equal("wss", gw.WebSocketUri.Scheme);
         await gw.CreateChatAsync("secure", "alice");
 
-        await using (var alice = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(TrustedCertificate: certificate)))
+        await using (var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(TrustedCertificate: certificate)))
         {
             Assert.Equal("alice", alice.Hello.UserId);
             var request = await alice.SendTextAsync("secure", "over tls");
@@ -31,10 +31,10 @@ public sealed class TlsTests
 
         // Speaking plaintext to the TLS port fails: the TLS layer never lets the upgrade request through.
         var plain = new UriBuilder(gw.WebSocketUri) { Scheme = "ws" }.Uri;
-        await Assert.ThrowsAsync<WebSocketException>(() => ConnectionTestClient.ConnectAsync(plain, gw.Token("alice")));
+        await Assert.ThrowsAsync<WebSocketException>(() => WsClient.ConnectAsync(plain, gw.Token("alice")));
 
         // A client that does not trust the certificate fails too (it is self-signed).
-        await Assert.ThrowsAsync<WebSocketException>(() => ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice")));
+        await Assert.ThrowsAsync<WebSocketException>(() => WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice")));
         Directory.Delete(dir, recursive: true);
     }
 
@@ -52,7 +52,7 @@ public sealed class TlsTests
         }
 
         await using var gw = await TestGateway.StartAsync(null, $"--Gateway:Tls:CertificatePath={certPath}", $"--Gateway:Tls:KeyPath={keyPath}");
-        await using var alice = await ConnectionTestClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(TrustedCertificate: certificate));
+        await using var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"), new ConnectSettings(TrustedCertificate: certificate));
         Assert.Equal("alice", alice.Hello.UserId);
         Directory.Delete(dir, recursive: true);
     }

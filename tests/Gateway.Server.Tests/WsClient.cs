@@ -1,39 +1,138 @@
 using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
 using System.Net.WebSockets;
+using System.Security.Cryptography.X509Certificates;
 using Gateway.Protocol;
 
 namespace Gateway.Server.Tests;
 
-/// <summary>A thin test client over <see cref="ClientWebSocket"/> that sends and receives raw protocol frames.
-/// Deliberately not the client library: these tests see exactly what the server puts on the wire.</summary>
+/// <summary>How <see cref="WsClient"/> connects: Origin header, local source address, trusted TLS certificate.</summary>
+public sealed record ConnectSettings(string? Origin = null, IPAddress? LocalAddress = null, X509Certificate2? TrustedCertificate = null);
+
+/// <summary>
+/// A thin test client over <see cref="ClientWebSocket"/> that sends and receives raw protocol frames — deliberately not
+/// the client library, so tests see exactly what the server puts on the wire. It can also bind its socket to a chosen
+/// loopback address (127.0.0.2 is a different source IP on Linux), send an Origin, trust one exact TLS certificate, and
+/// report the HTTP status of a refused upgrade.
+/// </summary>
 public sealed class WsClient : IAsyncDisposable
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
-    private readonly ClientWebSocket _socket = new();
+    private readonly ClientWebSocket _socket;
+    private readonly HttpMessageInvoker _invoker;
     private readonly byte[] _buffer = new byte[1 << 20];
     private uint _nextRequestId;
+
+    private WsClient(ClientWebSocket socket, HttpMessageInvoker invoker)
+    {
+        _socket = socket;
+        _invoker = invoker;
+    }
 
     public ClientWebSocket Socket => _socket;
 
     public HelloFrame Hello { get; private set; } = null!;
 
-    public static async Task<WsClient> ConnectAsync(Uri uri, string? token, bool expectHello = true)
+    /// <summary>Connects and reads Hello; throws if the upgrade is refused.</summary>
+    public static async Task<WsClient> ConnectAsync(Uri uri, string? token, ConnectSettings? settings = null)
     {
-        var client = new WsClient();
-        client._socket.Options.AddSubProtocol(ProtocolConstants.SubProtocol);
+        var (socket, invoker) = Create(token, settings ?? new ConnectSettings());
+        var client = new WsClient(socket, invoker);
+        try
+        {
+            using var cts = new CancellationTokenSource(DefaultTimeout);
+            await socket.ConnectAsync(uri, invoker, cts.Token);
+            client.Hello = await client.ReceiveAsync<HelloFrame>();
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Attempts an upgrade that the server must refuse; returns the HTTP status and the Retry-After header (if any).</summary>
+    public static async Task<(int Status, string? RetryAfter)> ConnectRefusedAsync(Uri uri, string? token, ConnectSettings? settings = null)
+    {
+        var (socket, invoker) = Create(token, settings ?? new ConnectSettings());
+        using (socket)
+        using (invoker)
+        {
+            using var cts = new CancellationTokenSource(DefaultTimeout);
+            await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(uri, invoker, cts.Token));
+            string? retryAfter = null;
+            if (socket.HttpResponseHeaders is { } headers && headers.TryGetValue("Retry-After", out var values))
+            {
+                retryAfter = values.FirstOrDefault();
+            }
+
+            return ((int)socket.HttpStatusCode, retryAfter);
+        }
+    }
+
+    /// <summary>Connects until the server accepts, for a slot that is freed asynchronously (after the server's handler ends).</summary>
+    public static async Task<WsClient> ConnectEventuallyAsync(Uri uri, string? token, ConnectSettings? settings = null,
+        TimeSpan? within = null)
+    {
+        var deadline = DateTime.UtcNow + (within ?? DefaultTimeout);
+        while (true)
+        {
+            try
+            {
+                return await ConnectAsync(uri, token, settings);
+            }
+            catch (WebSocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50); // 20 attempts a second: within the default handshake rate, 20/s per address
+            }
+        }
+    }
+
+    private static (ClientWebSocket Socket, HttpMessageInvoker Invoker) Create(string? token, ConnectSettings settings)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol(ProtocolConstants.SubProtocol);
+        socket.Options.CollectHttpResponseDetails = true;
         if (token is not null)
         {
-            client._socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
+            socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
         }
 
-        using var cts = new CancellationTokenSource(DefaultTimeout);
-        await client._socket.ConnectAsync(uri, cts.Token);
-        if (expectHello)
+        if (settings.Origin is not null)
         {
-            client.Hello = await client.ReceiveAsync<HelloFrame>();
+            socket.Options.SetRequestHeader("Origin", settings.Origin);
         }
 
-        return client;
+        var handler = new SocketsHttpHandler();
+        if (settings.LocalAddress is { } local)
+        {
+            handler.ConnectCallback = async (context, ct) =>
+            {
+                var s = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    s.Bind(new IPEndPoint(local, 0));
+                    await s.ConnectAsync(context.DnsEndPoint, ct);
+                    return new NetworkStream(s, ownsSocket: true);
+                }
+                catch
+                {
+                    s.Dispose();
+                    throw;
+                }
+            };
+        }
+
+        if (settings.TrustedCertificate is { } trusted)
+        {
+            // Trust exactly this certificate, whatever the chain and name checks say: it is self-signed for the test.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && string.Equals(certificate.GetCertHashString(), trusted.Thumbprint, StringComparison.OrdinalIgnoreCase);
+        }
+
+        return (socket, new HttpMessageInvoker(handler));
     }
 
     public uint NextRequestId() => ++_nextRequestId;
@@ -61,7 +160,7 @@ public sealed class WsClient : IAsyncDisposable
         return id;
     }
 
-    /// <summary>Receives the next frame; null when the server closed the connection.</summary>
+    /// <summary>The next frame; null when the server closed (see <see cref="CloseStatus"/>).</summary>
     public async Task<ServerFrame?> ReceiveAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
@@ -71,6 +170,8 @@ public sealed class WsClient : IAsyncDisposable
             var result = await _socket.ReceiveAsync(_buffer.AsMemory(count), cts.Token);
             if (result.MessageType == WebSocketMessageType.Close)
             {
+                // Answer the close as a real client does, so the server's close handshake completes at once.
+                await _socket.CloseOutputAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, null, cts.Token);
                 return null;
             }
 
@@ -91,21 +192,22 @@ public sealed class WsClient : IAsyncDisposable
         return frame as T ?? throw new Xunit.Sdk.XunitException($"expected {typeof(T).Name}, got {frame?.ToString() ?? "close"}");
     }
 
-    /// <summary>Receives until the server closes; returns the close status.</summary>
+    /// <summary>Receives (and discards frames) until the server closes; returns the close status.</summary>
     public async Task<WebSocketCloseStatus?> ReceiveCloseAsync(TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
-        while (true)
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (await ReceiveAsync(TimeSpan.FromTicks(Math.Max(1, (deadline - DateTime.UtcNow).Ticks))) is not null)
         {
-            var result = await _socket.ReceiveAsync(new ArraySegment<byte>(_buffer), cts.Token);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                // Complete the close handshake, as a well-behaved client does, so the server need not wait for it.
-                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cts.Token);
-                return result.CloseStatus;
-            }
         }
+
+        return _socket.CloseStatus;
     }
+
+    /// <summary>The server's close code, once a receive returned null.</summary>
+    public WebSocketCloseStatus? CloseStatus => _socket.CloseStatus;
+
+    /// <summary>The server's close reason, once a receive returned null.</summary>
+    public string? CloseDescription => _socket.CloseStatusDescription;
 
     public async ValueTask DisposeAsync()
     {
@@ -123,5 +225,6 @@ public sealed class WsClient : IAsyncDisposable
         }
 
         _socket.Dispose();
+        _invoker.Dispose();
     }
 }

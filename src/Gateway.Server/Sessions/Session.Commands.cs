@@ -181,16 +181,42 @@ internal sealed partial class Session
             // this check or finds the registered subscription and revokes it. Nothing is delivered before
             // catch-up starts, which is after this check.
             _services.Registry.Add(subscription);
-            if (!await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false))
+            bool member;
+            ulong head;
+            try
+            {
+                member = await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false);
+                head = member ? await _services.History.GetHeadAsync(TenantId, chatId).ConfigureAwait(false) : 0;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A store fault fails this chat, not the connection: the client retries the Subscribe.
+                _services.Logger.LogWarning(e, "Subscribe of {Chat} failed for session {Session}", chatId, SessionId);
+                Drop(subscription);
+                results[i] = new SubscribeResult(chatId, ErrorCode.Unavailable, 0);
+                continue;
+            }
+
+            if (!member)
             {
                 Drop(subscription);
                 results[i] = new SubscribeResult(chatId, ErrorCode.NotMember, 0);
                 continue;
             }
 
-            var head = await _services.History.GetHeadAsync(TenantId, chatId).ConfigureAwait(false);
             results[i] = new SubscribeResult(chatId, ErrorCode.None, head);
             started.Add(subscription);
+        }
+
+        // A removal that landed while this frame was being processed has already sent Revoked for its chat:
+        // answer NotMember for it rather than an "ok" that no catch-up or CaughtUp would ever follow.
+        for (var i = 0; i < results.Length; i++)
+        {
+            if (results[i].Code == ErrorCode.None && started.Find(s => s.ChatId == results[i].ChatId) is { IsClosed: true } closed)
+            {
+                started.Remove(closed);
+                results[i] = new SubscribeResult(results[i].ChatId, ErrorCode.NotMember, 0);
+            }
         }
 
         var frame = OutboundFrame.Rent(32 + (items.Length * 80));
@@ -218,6 +244,12 @@ internal sealed partial class Session
 
     private ValueTask HandleUnsubscribe(in ClientFrame f)
     {
+        if (f.ItemCount > _services.Options.MaxChatsPerSubscribe)
+        {
+            SendError(f.RequestId, ErrorCode.LimitExceeded, $"at most {_services.Options.MaxChatsPerSubscribe} chats per Unsubscribe");
+            return default;
+        }
+
         var reader = new SubscribeItemReader(f);
         while (reader.TryNext(out var rawChatId, out _))
         {
@@ -264,14 +296,25 @@ internal sealed partial class Session
 
     private async Task HistoryAsync(uint requestId, string chatId, ulong beforeSeq, int limit)
     {
-        if (!await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false))
+        IReadOnlyList<ChatMessage> rows;
+        try
         {
-            SendError(requestId, ErrorCode.NotMember, "not a member of this chat");
+            if (!await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false))
+            {
+                SendError(requestId, ErrorCode.NotMember, "not a member of this chat");
+                return;
+            }
+
+            // One extra row tells whether there is more.
+            rows = await _services.History.ReadBeforeAsync(TenantId, chatId, beforeSeq, limit + 1).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _services.Logger.LogWarning(e, "History of {Chat} failed for session {Session}", chatId, SessionId);
+            SendError(requestId, ErrorCode.Unavailable, "history is unavailable; retry");
             return;
         }
 
-        // One extra row tells whether there is more.
-        var rows = await _services.History.ReadBeforeAsync(TenantId, chatId, beforeSeq, limit + 1).ConfigureAwait(false);
         var count = Math.Min(rows.Count, limit);
         var fields = new MessageFields[count];
         var bytes = 0;
@@ -331,11 +374,7 @@ internal sealed partial class Session
 
     private ValueTask HandleRefreshToken(in ClientFrame f)
     {
-        if (!TryTakeOrRefuse(_buckets!.Subscribes, f.RequestId, "refresh"))
-        {
-            return default;
-        }
-
+        // Not rate limited (PROTOCOL.md §7.10): a refused refresh could only make a connection miss its closeAt.
         var token = f.Token.IsSingleSegment ? System.Text.Encoding.UTF8.GetString(f.Token.FirstSpan) : System.Text.Encoding.UTF8.GetString(f.Token.ToArray());
         var principal = _services.Auth.Validate(token, out var failure);
         if (principal is null || principal.TenantId != TenantId || principal.UserId != UserId)

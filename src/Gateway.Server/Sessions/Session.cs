@@ -276,26 +276,31 @@ internal sealed partial class Session : IWebSocketMessageHandler
             var remaining = expiresAt - time.GetUtcNow().ToUnixTimeMilliseconds();
             var lead = Math.Min(o.TokenRefreshLeadSeconds * 1000L, Math.Max(0, remaining / 3));
             var closeAt = expiresAt + (o.TokenGraceSeconds * 1000L);
-            if (remaining - lead > 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(remaining - lead), time, linked.Token).ConfigureAwait(false);
-            }
+            await DelayUntilAsync(expiresAt - lead, time, linked.Token).ConfigureAwait(false);
 
             var frame = OutboundFrame.Rent(32);
             ServerFrameWriter.WriteTokenExpiring(frame, expiresAt, closeAt);
             Enqueue(frame);
 
-            var untilClose = closeAt - time.GetUtcNow().ToUnixTimeMilliseconds();
-            if (untilClose > 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(untilClose), time, linked.Token).ConfigureAwait(false);
-            }
+            await DelayUntilAsync(closeAt, time, linked.Token).ConfigureAwait(false);
 
             Connection.Close(CloseCodes.TokenExpired, "token expired");
         }
         catch (OperationCanceledException)
         {
             // refreshed, or the connection ended first
+        }
+    }
+
+    /// <summary>Waits until a Unix-ms instant. Task.Delay takes at most ~49.7 days (uint.MaxValue - 1 ms), and tokens
+    /// may live longer, so long waits go in one-day steps.</summary>
+    private static async Task DelayUntilAsync(long unixMs, TimeProvider time, CancellationToken cancellationToken)
+    {
+        const long MaxStepMs = 24 * 3600 * 1000;
+        long left;
+        while ((left = unixMs - time.GetUtcNow().ToUnixTimeMilliseconds()) > 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(left, MaxStepMs)), time, cancellationToken).ConfigureAwait(false);
         }
     }
 
