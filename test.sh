@@ -16,7 +16,7 @@ dotnet build Gateway.sln -c Release -nologo -v q -clp:ErrorsOnly
 
 log=$(mktemp)
 status=0
-dotnet test Gateway.sln -c Release --no-build -nologo -v q -- RunConfiguration.TestSessionTimeout=1200000 2>&1 | tee "$log" || status=$?
+dotnet test Gateway.sln -c Release --no-build -nologo -v q --logger "console;verbosity=minimal" -- RunConfiguration.TestSessionTimeout=1200000 2>&1 | tee "$log" || status=$?
 
 # A bounded coverage-guided fuzz run (about a minute: 5 targets x 10 s plus instrumentation); any crash fails.
 # Set SKIP_FUZZ=1 to leave it out of a quick local run.

@@ -89,7 +89,8 @@ public sealed class HardeningTests
     [Fact]
     public async Task Token_refreshed_in_band_keeps_the_connection()
     {
-        await using var gw = await TestGateway.StartAsync(null, "--Gateway:TokenGraceSeconds=1");
+        // A 3 s grace leaves a loaded machine ample time between TokenExpiring and closeAt for the two refreshes.
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:TokenGraceSeconds=3");
         await gw.CreateChatAsync("general", "alice");
         await using var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice", lifetime: TimeSpan.FromSeconds(3)));
         var expiring = await client.ReceiveAsync<TokenExpiringFrame>(TimeSpan.FromSeconds(10));
