@@ -69,7 +69,7 @@ public static class ClientFrameReader
             else
             {
                 frame = new ClientFrame { Type = type };
-                return tag is >= 1 and <= 6 ? ReadStatus.Invalid : ReadStatus.UnknownType;
+                return IsClientFrameType(type) ? ReadStatus.Invalid : ReadStatus.UnknownType;
             }
 
             var status = type switch
@@ -230,6 +230,10 @@ public static class ClientFrameReader
         frame = new ClientFrame { Type = FrameType.History, RequestId = requestId, ChatId = chatId, BeforeSeq = beforeSeq, Limit = limit };
         return ReadStatus.Ok;
     }
+
+    /// <summary>The client frame types this reader knows; one list, so a new type cannot be half-added.</summary>
+    private static bool IsClientFrameType(FrameType type) => type is FrameType.Subscribe or FrameType.Unsubscribe or FrameType.Send
+        or FrameType.History or FrameType.Typing or FrameType.RefreshToken;
 
     private static ReadStatus ReadOneString(ref MessagePackReader reader, int count, FrameType type, uint requestId, out ClientFrame frame)
     {
