@@ -38,17 +38,8 @@ public class FuzzRegressionTests
     public void Every_target_has_committed_inputs(string target) =>
         Assert.True(FuzzInputs.Committed(FuzzRoot, target).Count >= 10, $"fuzz/seeds/{target} lost its seeds");
 
-    /// <summary>Paths relative to fuzz/, so each case is named after its file (e.g. <c>seeds/handshake/valid</c>).</summary>
-    private static TheoryData<string> Inputs(string target)
-    {
-        var data = new TheoryData<string>();
-        foreach (var file in FuzzInputs.Committed(FuzzRoot, target))
-        {
-            data.Add(Path.GetRelativePath(FuzzRoot, file).Replace('\\', '/'));
-        }
-
-        return data;
-    }
+    /// <summary>One case per committed input, named after its file relative to fuzz/.</summary>
+    private static TheoryData<string> Inputs(string target) => new(FuzzInputs.CommittedRelative(FuzzRoot, target));
 
     private static byte[] Read(string input) => File.ReadAllBytes(Path.Combine(FuzzRoot, input));
 }

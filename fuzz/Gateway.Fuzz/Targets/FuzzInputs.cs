@@ -53,4 +53,9 @@ public static class FuzzInputs
             .Where(Directory.Exists);
         return Expand(folders).ToList();
     }
+
+    /// <summary>The committed inputs of one target as paths relative to <paramref name="fuzzRoot"/> with '/' separators
+    /// (e.g. <c>seeds/handshake/valid</c>): stable, readable names for test cases.</summary>
+    public static IEnumerable<string> CommittedRelative(string fuzzRoot, string target) =>
+        Committed(fuzzRoot, target).Select(file => Path.GetRelativePath(fuzzRoot, file).Replace('\\', '/'));
 }

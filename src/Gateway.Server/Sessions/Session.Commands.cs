@@ -30,7 +30,7 @@ internal sealed partial class Session
         }
 
         // The command outlives this read, so this is where bytes leave the pipe's buffer.
-        var command = new SendMessage(TenantId, DecodeId(f.ChatId), UserId, DecodeId(f.ClientMessageId), DecodeId(f.ContentType),
+        var command = new SendMessage(TenantId, DecodeUtf8(f.ChatId), UserId, DecodeUtf8(f.ClientMessageId), DecodeUtf8(f.ContentType),
             f.Content.ToArray(), f.ExpiresAt);
         var requestId = f.RequestId;
 
@@ -132,7 +132,7 @@ internal sealed partial class Session
         var reader = new SubscribeItemReader(f);
         for (var i = 0; reader.TryNext(out var chatId, out var afterSeq); i++)
         {
-            items[i] = (chatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(chatId) : null, afterSeq);
+            items[i] = (chatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeUtf8(chatId) : null, afterSeq);
         }
 
         return new ValueTask(SubscribeAsync(f.RequestId, items));
@@ -261,7 +261,7 @@ internal sealed partial class Session
             ChatSubscription? subscription;
             lock (_subs)
             {
-                _subs.Remove(DecodeId(rawChatId), out subscription);
+                _subs.Remove(DecodeUtf8(rawChatId), out subscription);
             }
 
             if (subscription is not null)
@@ -284,7 +284,7 @@ internal sealed partial class Session
             return default;
         }
 
-        var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(f.ChatId) : null;
+        var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeUtf8(f.ChatId) : null;
         if (chatId is null || !Validation.IsValidId(chatId) || f.Limit is 0 or > ProtocolConstants.MaxHistoryPage)
         {
             SendError(f.RequestId, ErrorCode.ValidationFailed, $"chatId must be a valid id and limit 1..{ProtocolConstants.MaxHistoryPage}");
@@ -337,7 +337,7 @@ internal sealed partial class Session
 
     private ValueTask HandleTyping(in ClientFrame f)
     {
-        var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeId(f.ChatId) : null;
+        var chatId = f.ChatId.Length <= ProtocolConstants.MaxChatIdBytes ? DecodeUtf8(f.ChatId) : null;
         if (chatId is null || !Validation.IsValidId(chatId))
         {
             SendError(f.RequestId, ErrorCode.ValidationFailed, "chatId must be a valid id");
@@ -375,7 +375,7 @@ internal sealed partial class Session
     private ValueTask HandleRefreshToken(in ClientFrame f)
     {
         // Not rate limited (PROTOCOL.md §7.10): a refused refresh could only make a connection miss its closeAt.
-        var token = f.Token.IsSingleSegment ? System.Text.Encoding.UTF8.GetString(f.Token.FirstSpan) : System.Text.Encoding.UTF8.GetString(f.Token.ToArray());
+        var token = DecodeUtf8(f.Token);
         var principal = _services.Auth.Validate(token, out var failure);
         if (principal is null || principal.TenantId != TenantId || principal.UserId != UserId)
         {

@@ -330,7 +330,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
         return false;
     }
 
-    /// <summary>Decodes a UTF-8 id slice; ids are at most a few dozen bytes.</summary>
-    private static string DecodeId(in ReadOnlySequence<byte> utf8) =>
+    /// <summary>Decodes a UTF-8 slice of a frame (an id or a token) into a string that outlives the read.</summary>
+    private static string DecodeUtf8(in ReadOnlySequence<byte> utf8) =>
         utf8.IsSingleSegment ? Encoding.UTF8.GetString(utf8.FirstSpan) : Encoding.UTF8.GetString(utf8.ToArray());
 }
