@@ -33,9 +33,6 @@ public sealed class ChatRegistry : IDisposable
         _busSubscription = bus.Subscribe(OnEvent);
     }
 
-    /// <summary>Number of chats with at least one local subscriber.</summary>
-    public int ChatCount => _chats.Count;
-
     internal void Add(ChatSubscription subscription)
     {
         var key = new ChatKey(subscription.TenantId, subscription.ChatId);

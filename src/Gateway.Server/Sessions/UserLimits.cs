@@ -19,9 +19,6 @@ internal sealed class UserLimits
         _time = time;
     }
 
-    /// <summary>Users with at least one session.</summary>
-    public int Count => _users.Count;
-
     /// <summary>Takes a reference on the user's buckets; release it with <see cref="Release"/>.</summary>
     public Buckets Acquire(string tenantId, string userId)
     {
