@@ -1,14 +1,12 @@
 using System.Net;
 using System.Text.Json;
-using Gateway.Domain;
-using Gateway.Domain.InProcess;
+using Gateway.Nats;
 using Gateway.Domain.Ports;
 using Gateway.Server.Auth;
 using Gateway.Server.Connections;
 using Gateway.Server.Fanout;
 using Gateway.Server.Http;
 using Gateway.Server.Sessions;
-using Gateway.Storage.RocksDb;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
@@ -20,7 +18,7 @@ namespace Gateway.Server;
 /// Builds the embedded system: gateway + write service in one process, RocksDB store, in-process bus.
 /// The only place that wires adapters to ports.
 /// </summary>
-public static class GatewayHost
+public static partial class GatewayHost
 {
     /// <summary>Builds the application from command-line arguments (<c>--Gateway:Name=value</c>), environment
     /// variables (<c>Gateway__Name</c>) and <c>appsettings.json</c>.</summary>
@@ -48,18 +46,28 @@ public static class GatewayHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<JwtAuthenticator>();
-        services.AddSingleton<IChatStore>(_ => new RocksDbChatStore(Path.Combine(options.DataDirectory, "rocksdb")));
-        services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<IChatStore>());
-        services.AddSingleton<InProcessEventBus>();
-        services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<InProcessEventBus>());
-        services.AddSingleton(sp => new LocalWriteService(
-            sp.GetRequiredService<IChatStore>(),
-            sp.GetRequiredService<IEventBus>(),
-            new WriteServiceOptions { MaxContentBytes = options.MaxContentBytes, MaxExpiresInMs = options.MaxExpirySeconds * 1000 },
-            sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IWriteService>(sp => sp.GetRequiredService<LocalWriteService>());
-        services.AddSingleton<IMembership>(sp => sp.GetRequiredService<LocalWriteService>());
-        services.AddSingleton<ChatRegistry>();
+        var role = ParseRole(builder.Configuration);
+        var nats = builder.Configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
+        var roleErrors = new List<string>();
+        ValidateNats(role, nats, roleErrors);
+        if (roleErrors.Count > 0)
+        {
+            throw new OptionsValidationException(NatsOptions.Section, typeof(NatsOptions), roleErrors);
+        }
+
+        switch (role)
+        {
+            case GatewayRole.All:
+                AddEmbedded(services, options);
+                break;
+            case GatewayRole.Writer:
+                AddWriter(services, options, nats);
+                break;
+            case GatewayRole.Gateway:
+                AddGateway(services, nats);
+                break;
+        }
+
         services.AddSingleton(sp => new SessionServices(
             sp.GetRequiredService<IWriteService>(),
             sp.GetRequiredService<IMessageHistory>(),
@@ -90,6 +98,13 @@ public static class GatewayHost
         {
             // The WebSocket listener speaks our own RFC 6455 implementation through a connection handler;
             // HTTP middleware never sees these connections.
+            if (role == GatewayRole.Writer)
+            {
+                // A writer serves no clients: only the HTTP API (health, admin, history, BFF send).
+                endpoints.Http = Listen(k, options.HttpEndpoint, static _ => { });
+                return;
+            }
+
             endpoints.WebSocket = Listen(k, options.WebSocketEndpoint, lo =>
             {
                 if (certificate is not null)
@@ -126,9 +141,12 @@ public static class GatewayHost
     private static void MapReadiness(WebApplication app)
     {
         var drain = app.Services.GetRequiredService<DrainCoordinator>();
+        var nats = app.Services.GetService<NatsRuntime>();
         app.MapGet("/readyz", () => drain.IsDraining
             ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : Results.Text("ready"));
+            : nats is { IsReady: false }
+                ? Results.Text("starting", statusCode: StatusCodes.Status503ServiceUnavailable)
+                : Results.Text("ready"));
     }
 
     private static ListenOptions Listen(KestrelServerOptions kestrel, string endpoint, Action<ListenOptions> configure)
@@ -212,7 +230,7 @@ public sealed class GatewayEndpoints
     /// <summary>Whether the WebSocket listener is TLS (<c>wss://</c>).</summary>
     internal bool Tls { get; set; }
 
-    /// <summary>The WebSocket URL, e.g. <c>ws://127.0.0.1:8080/v1/ws</c> (<c>wss://</c> with TLS).</summary>
+    /// <summary>The WebSocket URL, e.g. <c>ws://127.0.0.1:8080/v1/ws</c> (<c>wss://</c> with TLS); null in the writer role.</summary>
     public Uri WebSocketUri { get; private set; } = null!;
 
     /// <summary>The HTTP API base URL.</summary>
@@ -220,13 +238,13 @@ public sealed class GatewayEndpoints
 
     internal void OnStarted(WebApplication app, GatewayOptions options)
     {
-        WebSocketUri = new Uri($"{(Tls ? "wss" : "ws")}://{WebSocket!.IPEndPoint}{options.Path}");
+        WebSocketUri = WebSocket is null ? null! : new Uri($"{(Tls ? "wss" : "ws")}://{WebSocket.IPEndPoint}{options.Path}");
         HttpUri = new Uri($"http://{Http!.IPEndPoint}");
         app.Logger.LogInformation("Gateway listening: {Ws} (WebSocket, {Protocol}), {Http} (HTTP API); data in {Data}",
             WebSocketUri, Gateway.Protocol.ProtocolConstants.SubProtocol, HttpUri, Path.GetFullPath(options.DataDirectory));
         if (options.PortsFile is { } file)
         {
-            var json = JsonSerializer.Serialize(new Dictionary<string, string> { ["ws"] = WebSocketUri.ToString(), ["http"] = HttpUri.ToString() });
+            var json = JsonSerializer.Serialize(new Dictionary<string, string> { ["ws"] = WebSocketUri?.ToString() ?? "", ["http"] = HttpUri.ToString() });
             File.WriteAllText(file + ".tmp", json);
             File.Move(file + ".tmp", file, overwrite: true);
         }

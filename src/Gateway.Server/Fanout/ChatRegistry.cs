@@ -24,13 +24,51 @@ public sealed class ChatRegistry : IDisposable
     private readonly ConcurrentDictionary<ChatKey, Subscribers> _chats = new();
     private readonly IDisposable _busSubscription;
     private readonly GatewayMetrics _metrics;
+    private readonly IChatInterest? _interest;
 
     /// <summary>Starts listening to <paramref name="bus"/>.</summary>
-    public ChatRegistry(IEventBus bus, GatewayMetrics metrics)
+    /// <param name="bus">Where committed events come from.</param>
+    /// <param name="metrics">Counters.</param>
+    /// <param name="interest">For a distributed bus: told which chats have local subscribers (null: the bus carries all).</param>
+    public ChatRegistry(IEventBus bus, GatewayMetrics metrics, IChatInterest? interest = null)
     {
         ArgumentNullException.ThrowIfNull(bus);
         _metrics = metrics;
+        _interest = interest;
         _busSubscription = bus.Subscribe(OnEvent);
+    }
+
+    /// <summary>
+    /// Registers a subscription for live events and, with a distributed bus, makes sure this gateway receives its chat's
+    /// events before returning (so catch-up, which starts after, cannot miss an event committed in between).
+    /// </summary>
+    /// <exception cref="Exception">The bus could not subscribe (e.g. NATS unreachable); the caller removes the subscription.</exception>
+    internal async ValueTask AddAsync(ChatSubscription subscription, CancellationToken cancellationToken)
+    {
+        Add(subscription);
+        if (_interest is null)
+        {
+            return;
+        }
+
+        var handle = await _interest.WatchAsync(subscription.TenantId, subscription.ChatId, cancellationToken).ConfigureAwait(false);
+        if (!subscription.AttachInterest(handle))
+        {
+            handle.Dispose(); // removed while we subscribed
+        }
+    }
+
+    /// <summary>Sends every live subscription of a chat back through catch-up, to repair events a distributed bus may
+    /// have lost (called after a reconnect to NATS).</summary>
+    public void Resync(string tenantId, string chatId)
+    {
+        if (_chats.TryGetValue(new ChatKey(tenantId, chatId), out var subs))
+        {
+            foreach (var s in subs.Items)
+            {
+                s.Resync();
+            }
+        }
     }
 
     internal void Add(ChatSubscription subscription)
@@ -58,6 +96,7 @@ public sealed class ChatRegistry : IDisposable
 
     internal void Remove(ChatSubscription subscription)
     {
+        subscription.ReleaseInterest();
         var key = new ChatKey(subscription.TenantId, subscription.ChatId);
         if (!_chats.TryGetValue(key, out var subs))
         {

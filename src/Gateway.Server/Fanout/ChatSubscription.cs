@@ -28,6 +28,12 @@ internal sealed class ChatSubscription
     private ulong _pendingMax;
     private ulong _sentMax;
     private bool _caughtUpSent;
+    private IDisposable? _interest;
+    private bool _interestReleased;
+
+    /// <summary>Pause before re-reading a store that does not have yet what the bus announced (distributed mode: the
+    /// projector lags the log by milliseconds). 5 ms: well under a human-visible delay, and at most 200 reads a second.</summary>
+    private static readonly TimeSpan CatchUpRetryDelay = TimeSpan.FromMilliseconds(5);
 
     public ChatSubscription(Session session, string tenantId, string chatId, ulong afterSeq)
     {
@@ -149,10 +155,9 @@ internal sealed class ChatSubscription
                 after = _last;
             }
 
-            // Head first: every seq ≤ head is durable, so after a short page everything up to head was seen
-            // (anything missing from the page has expired).
-            var head = await history.GetHeadAsync(TenantId, ChatId, cancellationToken).ConfigureAwait(false);
-            var page = await history.ReadAfterAsync(TenantId, ChatId, after, pageSize, cancellationToken).ConfigureAwait(false);
+            // Head and page from one view of the store: every seq ≤ head is durable, so after a short page everything
+            // up to head was seen (anything missing from the page has expired).
+            var (head, page) = await history.ReadCatchUpAsync(TenantId, ChatId, after, pageSize, cancellationToken).ConfigureAwait(false);
             foreach (var message in page)
             {
                 await Session.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
@@ -193,6 +198,7 @@ internal sealed class ChatSubscription
                 continue;
             }
 
+            bool retryLater;
             lock (_lock)
             {
                 if (_state != State.CatchingUp)
@@ -200,23 +206,81 @@ internal sealed class ChatSubscription
                     return;
                 }
 
+                var progressed = page.Count > 0 || head > _last;
                 _last = Math.Max(_last, head);
                 if (_pendingMax > _last)
                 {
-                    continue; // committed while we read: read again
+                    // Committed while we read: read again. If this read brought nothing new, the store does not have yet
+                    // what the bus announced (a distributed history store lags the log by milliseconds): pause briefly
+                    // instead of spinning on it.
+                    retryLater = !progressed;
                 }
-
-                _state = State.Live;
-                if (!_caughtUpSent)
+                else
                 {
-                    // The server's position, not the client's: below the cursor only when the client has seen seqs
-                    // this store never had (e.g. restored from an older backup), which PROTOCOL.md §8 tells it to check.
-                    _caughtUpSent = true;
-                    Session.EnqueueCaughtUp(ChatId, Math.Max(head, _sentMax));
-                }
+                    _state = State.Live;
+                    if (!_caughtUpSent)
+                    {
+                        // The server's position, not the client's: below the cursor only when the client has seen seqs
+                        // this store never had (e.g. restored from an older backup), which PROTOCOL.md §8 tells it to check.
+                        _caughtUpSent = true;
+                        Session.EnqueueCaughtUp(ChatId, Math.Max(head, _sentMax));
+                    }
 
-                return;
+                    return;
+                }
+            }
+
+            if (retryLater)
+            {
+                await Task.Delay(CatchUpRetryDelay, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Re-checks the store for events the bus may have lost (after a reconnect of a distributed bus): a live
+    /// subscription goes back to catch-up, which reads after its position and returns to live.</summary>
+    public void Resync()
+    {
+        lock (_lock)
+        {
+            if (_state != State.Live)
+            {
+                return;
+            }
+
+            _state = State.CatchingUp;
+        }
+
+        Session.StartCatchUp(this);
+    }
+
+    /// <summary>Keeps the bus interest handle of this subscription (distributed bus). False when the subscription was
+    /// removed meanwhile: the caller disposes the handle.</summary>
+    public bool AttachInterest(IDisposable handle)
+    {
+        lock (_lock)
+        {
+            if (_interestReleased)
+            {
+                return false;
+            }
+
+            _interest = handle;
+            return true;
+        }
+    }
+
+    /// <summary>Gives the bus interest back (once).</summary>
+    public void ReleaseInterest()
+    {
+        IDisposable? handle;
+        lock (_lock)
+        {
+            _interestReleased = true;
+            handle = _interest;
+            _interest = null;
+        }
+
+        handle?.Dispose();
     }
 }

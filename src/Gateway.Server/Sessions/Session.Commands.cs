@@ -180,11 +180,11 @@ internal sealed partial class Session
             // Register first, check membership second: a removal that commits concurrently is either seen by
             // this check or finds the registered subscription and revokes it. Nothing is delivered before
             // catch-up starts, which is after this check.
-            _services.Registry.Add(subscription);
             bool member;
             ulong head;
             try
             {
+                await _services.Registry.AddAsync(subscription, Connection.Closing).ConfigureAwait(false);
                 member = await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false);
                 head = member ? await _services.History.GetHeadAsync(TenantId, chatId).ConfigureAwait(false) : 0;
             }

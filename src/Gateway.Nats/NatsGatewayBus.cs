@@ -1,0 +1,252 @@
+using Gateway.Domain;
+using Gateway.Domain.Ports;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+
+namespace Gateway.Nats;
+
+/// <summary>
+/// The gateway role's bus: live events of the chats with local subscribers, from the streams' republished subjects
+/// (<c>live.chat.&lt;p&gt;.&lt;tenant&gt;.&lt;chat&gt;</c>), one core NATS subscription per chat, reference-counted.
+/// </summary>
+/// <remarks>
+/// <para>Order: JetStream republishes in stream order, and one subscription's messages are handled one after another on
+/// its own loop, so one chat's events reach the handlers in commit order. Different chats run concurrently; the
+/// handlers (ChatRegistry) are thread-safe.</para>
+/// <para>Loss: core NATS is at-most-once. A lost live event shows as a hole in the dense seq at the next one and the
+/// subscription repairs it from history; a lost last event waits for the next one. Reconnects are the common case of
+/// loss, so after NATS.Net reconnects, every watched chat is told (<see cref="OnReconnected"/>) and re-checks its head.</para>
+/// <para>Publishing is not the bus's job in this role: writers append to the log and JetStream republishes.</para>
+/// </remarks>
+public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
+{
+    private readonly INatsConnection _connection;
+    private readonly Subjects _subjects;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string, string), Watch> _watches = [];
+    private volatile Action<EventEnvelope>[] _handlers = [];
+
+    /// <summary>Creates the bus over a connection.</summary>
+    public NatsGatewayBus(INatsConnection connection, Subjects subjects, ILogger logger)
+    {
+        _connection = connection;
+        _subjects = subjects;
+        _logger = logger;
+    }
+
+    /// <summary>Chats currently watched (for metrics and tests).</summary>
+    public int WatchedChats
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _watches.Count;
+            }
+        }
+    }
+
+    /// <summary>Raised after the connection to NATS was re-established, with every watched chat: live events may have
+    /// been lost while it was down.</summary>
+    public event Action<string, string>? OnReconnected;
+
+    /// <inheritdoc />
+    /// <exception cref="NotSupportedException">Always: in the gateway role only writers publish, through the log.</exception>
+    public ValueTask PublishAsync(EventEnvelope envelope, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("gateways do not publish canonical events; writers append them to the log");
+
+    /// <inheritdoc />
+    public IDisposable Subscribe(Action<EventEnvelope> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        lock (_lock)
+        {
+            _handlers = [.. _handlers, handler];
+        }
+
+        return new Unsubscriber(this, handler);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IDisposable> WatchAsync(string tenantId, string chatId, CancellationToken cancellationToken = default)
+    {
+        Watch watch;
+        lock (_lock)
+        {
+            if (!_watches.TryGetValue((tenantId, chatId), out watch!))
+            {
+                watch = new Watch(this, tenantId, chatId);
+                _watches[(tenantId, chatId)] = watch;
+                watch.Started = watch.StartAsync();
+            }
+
+            watch.RefCount++;
+        }
+
+        try
+        {
+            await watch.Started.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Release(watch);
+            throw;
+        }
+
+        return new WatchHandle(this, watch);
+    }
+
+    /// <summary>Called when NATS.Net reports a reconnect; tells the owner about every watched chat.</summary>
+    public void NotifyReconnected()
+    {
+        (string, string)[] chats;
+        lock (_lock)
+        {
+            chats = [.. _watches.Keys];
+        }
+
+        foreach (var (tenant, chat) in chats)
+        {
+            OnReconnected?.Invoke(tenant, chat);
+        }
+    }
+
+    /// <summary>Stops every subscription.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Watch[] all;
+        lock (_lock)
+        {
+            all = [.. _watches.Values];
+            _watches.Clear();
+        }
+
+        foreach (var w in all)
+        {
+            await w.StopAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void Release(Watch watch)
+    {
+        lock (_lock)
+        {
+            if (--watch.RefCount > 0)
+            {
+                return;
+            }
+
+            _watches.Remove((watch.TenantId, watch.ChatId));
+        }
+
+        _ = watch.StopAsync();
+    }
+
+    private void Dispatch(EventEnvelope envelope)
+    {
+        foreach (var handler in _handlers)
+        {
+            try
+            {
+                handler(envelope);
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "Event handler failed for {Type} in {Chat}", envelope.EventType, envelope.ChatId);
+            }
+        }
+    }
+
+    private sealed class Watch(NatsGatewayBus bus, string tenantId, string chatId)
+    {
+        private INatsSub<byte[]>? _sub;
+        private Task? _loop;
+
+        public string TenantId { get; } = tenantId;
+
+        public string ChatId { get; } = chatId;
+
+        public int RefCount { get; set; }
+
+        public Task Started { get; set; } = Task.CompletedTask;
+
+        public async Task StartAsync()
+        {
+            _sub = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Live(TenantId, ChatId)).ConfigureAwait(false);
+
+            // The server handles a connection's protocol in order: once the PONG is back, the SUB is in effect, and every
+            // event committed from now on is delivered here.
+            await bus._connection.PingAsync().ConfigureAwait(false);
+            _loop = Task.Run(ReadAsync);
+        }
+
+        public async Task StopAsync()
+        {
+            try
+            {
+                await Started.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                return; // never started
+            }
+
+            if (_sub is not null)
+            {
+                await _sub.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_loop is not null)
+            {
+                await _loop.ConfigureAwait(false);
+            }
+        }
+
+        private async Task ReadAsync()
+        {
+            await foreach (var msg in _sub!.Msgs.ReadAllAsync().ConfigureAwait(false))
+            {
+                LogEvent e;
+                try
+                {
+                    e = WireCodec.DecodeEvent(Payload.Of(msg.Data));
+                }
+                catch (Exception ex)
+                {
+                    bus._logger.LogError(ex, "Undecodable event on {Subject}", msg.Subject);
+                    continue;
+                }
+
+                foreach (var envelope in e.ToEnvelopes())
+                {
+                    bus.Dispatch(envelope);
+                }
+            }
+        }
+    }
+
+    private sealed class WatchHandle(NatsGatewayBus bus, Watch watch) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                bus.Release(watch);
+            }
+        }
+    }
+
+    private sealed class Unsubscriber(NatsGatewayBus bus, Action<EventEnvelope> handler) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (bus._lock)
+            {
+                bus._handlers = [.. bus._handlers.Where(h => h != handler)];
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+using Gateway.Domain;
+using Gateway.Domain.InProcess;
+using Gateway.Domain.Ports;
+using Gateway.Nats;
+using Gateway.Server.Fanout;
+using Gateway.Storage.RocksDb;
+using Microsoft.Extensions.Options;
+using NATS.Client.Core;
+
+namespace Gateway.Server;
+
+/// <summary>What one process of the system does (<c>--role</c>).</summary>
+public enum GatewayRole
+{
+    /// <summary>Everything in one process: gateway + write service, RocksDB, in-process bus (the embedded default).</summary>
+    All,
+
+    /// <summary>A stateless WebSocket gateway: commands and reads go to writers over NATS, live events come from JetStream.</summary>
+    Gateway,
+
+    /// <summary>A write service: commits to the JetStream log, projects it into its history store, serves reads.</summary>
+    Writer,
+}
+
+public static partial class GatewayHost
+{
+    /// <summary>Parses <c>--role</c> (configuration key <c>role</c>; default <c>all</c>).</summary>
+    internal static GatewayRole ParseRole(IConfiguration configuration)
+    {
+        var value = configuration["role"] ?? configuration["Gateway:Role"] ?? "all";
+        return value.ToUpperInvariant() switch
+        {
+            "ALL" => GatewayRole.All,
+            "GATEWAY" => GatewayRole.Gateway,
+            "WRITER" => GatewayRole.Writer,
+            _ => throw new OptionsValidationException("role", typeof(GatewayRole), [$"--role '{value}' is not one of: all, gateway, writer"]),
+        };
+    }
+
+    /// <summary>The embedded adapters: RocksDB store, in-process bus, the local write service (also the membership authority).</summary>
+    private static void AddEmbedded(IServiceCollection services, GatewayOptions options)
+    {
+        services.AddSingleton<IChatStore>(_ => new RocksDbChatStore(Path.Combine(options.DataDirectory, "rocksdb")));
+        services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<IChatStore>());
+        services.AddSingleton<InProcessEventBus>();
+        services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<InProcessEventBus>());
+        services.AddSingleton(sp => new LocalWriteService(
+            sp.GetRequiredService<IChatStore>(),
+            sp.GetRequiredService<IEventBus>(),
+            WriteOptions(options),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IWriteService>(sp => sp.GetRequiredService<LocalWriteService>());
+        services.AddSingleton<IMembership>(sp => sp.GetRequiredService<LocalWriteService>());
+        services.AddSingleton(sp => new ChatRegistry(sp.GetRequiredService<IEventBus>(), sp.GetRequiredService<GatewayMetrics>()));
+    }
+
+    /// <summary>The writer role: JetStream log + projector into the local RocksDB history, the CAS write service, and the
+    /// request handlers gateways call.</summary>
+    private static void AddWriter(IServiceCollection services, GatewayOptions options, NatsOptions nats)
+    {
+        AddNatsCore(services, nats);
+        services.AddSingleton<IChatStore>(_ => new RocksDbChatStore(Path.Combine(options.DataDirectory, "rocksdb")));
+        services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<IChatStore>());
+        services.AddSingleton(sp => new JetStreamLog(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<Subjects>(), nats,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Log")));
+        services.AddSingleton(sp => new Projector(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<IChatStore>(), sp.GetRequiredService<Subjects>(),
+            nats.NodeId ?? Environment.MachineName, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Projector")));
+        services.AddSingleton(sp => new NatsWriteService(sp.GetRequiredService<JetStreamLog>(), sp.GetRequiredService<Projector>(), sp.GetRequiredService<IChatStore>(),
+            WriteOptions(options), nats, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Writer")));
+        services.AddSingleton<IWriteService>(sp => sp.GetRequiredService<NatsWriteService>());
+        services.AddSingleton<IMembership>(sp => sp.GetRequiredService<NatsWriteService>());
+        services.AddSingleton(sp => new WriterRpcServer(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<NatsWriteService>(),
+            sp.GetRequiredService<IMessageHistory>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Rpc")));
+    }
+
+    /// <summary>The gateway role: no durable state; writers over request/reply, live events from the streams' republish.</summary>
+    private static void AddGateway(IServiceCollection services, NatsOptions nats)
+    {
+        AddNatsCore(services, nats);
+        services.AddSingleton(sp => new RemoteWriter(sp.GetRequiredService<INatsConnection>(), nats));
+        services.AddSingleton<IWriteService>(sp => sp.GetRequiredService<RemoteWriter>());
+        services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<RemoteWriter>());
+        services.AddSingleton<IMembership>(sp => sp.GetRequiredService<RemoteWriter>());
+        services.AddSingleton(sp => new NatsGatewayBus(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<Subjects>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Bus")));
+        services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<NatsGatewayBus>());
+        services.AddSingleton(sp =>
+        {
+            var bus = sp.GetRequiredService<NatsGatewayBus>();
+            var registry = new ChatRegistry(bus, sp.GetRequiredService<GatewayMetrics>(), bus);
+            bus.OnReconnected += registry.Resync;
+            return registry;
+        });
+    }
+
+    private static void AddNatsCore(IServiceCollection services, NatsOptions nats)
+    {
+        services.AddSingleton(new Subjects(nats.Partitions, nats.PartitionsPerStream));
+        services.AddSingleton<INatsConnection>(sp => new NatsConnection(ConnectionOptions(nats, sp.GetRequiredService<ILoggerFactory>())));
+        services.AddSingleton<NatsRuntime>();
+        services.AddHostedService(sp => sp.GetRequiredService<NatsRuntime>());
+    }
+
+    private static NatsOpts ConnectionOptions(NatsOptions nats, ILoggerFactory loggerFactory)
+    {
+        var tls = nats.Tls || nats.TlsCaFile is not null || nats.TlsCertFile is not null || nats.Url!.Contains("tls://", StringComparison.OrdinalIgnoreCase);
+        return NatsOpts.Default with
+        {
+            Url = nats.Url!,
+            Name = "chatgw-" + (nats.NodeId ?? Environment.MachineName),
+            LoggerFactory = loggerFactory,
+            AuthOpts = NatsAuthOpts.Default with { Username = nats.User, Password = nats.Password, Token = nats.Token },
+            TlsOpts = tls
+                ? NatsTlsOpts.Default with { Mode = TlsMode.Require, CaFile = nats.TlsCaFile, CertFile = nats.TlsCertFile, KeyFile = nats.TlsKeyFile }
+                : NatsTlsOpts.Default,
+            RequestTimeout = TimeSpan.FromMilliseconds(nats.RequestTimeoutMs),
+
+            // Keep trying forever: a pod outlives a broker restart; commands meanwhile fail with Unavailable.
+            MaxReconnectRetry = -1,
+        };
+    }
+
+    private static WriteServiceOptions WriteOptions(GatewayOptions options) =>
+        new() { MaxContentBytes = options.MaxContentBytes, MaxExpiresInMs = options.MaxExpirySeconds * 1000 };
+
+    private static void ValidateNats(GatewayRole role, NatsOptions nats, List<string> errors)
+    {
+        if (role == GatewayRole.All)
+        {
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(nats.Url))
+        {
+            errors.Add($"--role {role.ToString().ToLowerInvariant()} needs Nats:Url (e.g. --Nats:Url=nats://127.0.0.1:4222)");
+        }
+
+        if (nats.Partitions < 1 || nats.PartitionsPerStream < 1 || nats.Partitions % nats.PartitionsPerStream != 0)
+        {
+            errors.Add("Nats:Partitions must be >= 1 and a multiple of Nats:PartitionsPerStream");
+        }
+
+        if (nats.Replicas is < 1 or > 5)
+        {
+            errors.Add("Nats:Replicas must be 1..5");
+        }
+
+        if (nats.RequestTimeoutMs < 10 || nats.CommandDeadlineMs < nats.RequestTimeoutMs)
+        {
+            errors.Add("Nats:RequestTimeoutMs must be >= 10 and Nats:CommandDeadlineMs at least as long");
+        }
+
+        if (nats.User is not null && nats.Password is null)
+        {
+            errors.Add("Nats:User needs Nats:Password");
+        }
+
+        foreach (var file in new[] { nats.TlsCaFile, nats.TlsCertFile, nats.TlsKeyFile })
+        {
+            if (file is not null && !File.Exists(file))
+            {
+                errors.Add($"NATS TLS file '{file}' does not exist");
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Connects to NATS and starts the role's NATS parts before Kestrel takes connections (<see cref="StartingAsync"/>), and
+/// stops them before the store closes. Fails start-up with a clear error when NATS or JetStream is not there.
+/// </summary>
+internal sealed class NatsRuntime(IServiceProvider services, ILogger<NatsRuntime> logger) : IHostedLifecycleService
+{
+    /// <summary>True once the role's NATS parts run (readiness).</summary>
+    public bool IsReady { get; private set; }
+
+    public async Task StartingAsync(CancellationToken cancellationToken)
+    {
+        var connection = (NatsConnection)services.GetRequiredService<INatsConnection>();
+        try
+        {
+            await connection.ConnectAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            throw new InvalidOperationException($"cannot connect to NATS at {connection.Opts.Url}: {e.Message}", e);
+        }
+
+        if (services.GetService<JetStreamLog>() is { } log)
+        {
+            await log.EnsureStreamsAsync(cancellationToken).ConfigureAwait(false);
+            await services.GetRequiredService<Projector>().StartAsync(cancellationToken).ConfigureAwait(false);
+            await services.GetRequiredService<WriterRpcServer>().StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (services.GetService<NatsGatewayBus>() is { } bus)
+        {
+            connection.ConnectionOpened += (_, _) =>
+            {
+                // Also raised for the first connect, which happened above: harmless (nothing is watched yet).
+                logger.LogInformation("Connected to NATS; re-checking every watched chat for events missed meanwhile");
+                bus.NotifyReconnected();
+                return ValueTask.CompletedTask;
+            };
+        }
+
+        connection.ConnectionDisconnected += (_, _) =>
+        {
+            logger.LogWarning("Disconnected from NATS; reconnecting");
+            return ValueTask.CompletedTask;
+        };
+        IsReady = true;
+        logger.LogInformation("NATS ready at {Url}", connection.Opts.Url);
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>After Kestrel stopped: stop serving requests and projecting, so the store can close.</summary>
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        IsReady = false;
+        if (services.GetService<WriterRpcServer>() is { } rpc)
+        {
+            await rpc.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (services.GetService<Projector>() is { } projector)
+        {
+            await projector.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
