@@ -29,6 +29,24 @@ public sealed class Deliveries
         }
     }
 
+    /// <summary>Waits until <paramref name="count"/> messages for <paramref name="room"/> have arrived in all.</summary>
+    public async Task<IReadOnlyList<byte[]>> ExpectCountAsync(string room, int count, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            while (Seen.Count(m => m.Room == room) < count)
+            {
+                _seen.Add(await _received.Reader.ReadAsync(cts.Token));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"{Seen.Count(m => m.Room == room)} of {count} messages for {room} within {timeout}; errors: {string.Join("; ", Errors)}");
+        }
+        return [.. _seen.Where(m => m.Room == room).Select(m => m.Payload)];
+    }
+
     /// <summary>Waits until a message for <paramref name="room"/> with <paramref name="payload"/> has arrived.</summary>
     public async Task ExpectAsync(string room, byte[] payload, TimeSpan timeout)
     {

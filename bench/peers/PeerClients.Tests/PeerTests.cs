@@ -63,6 +63,58 @@ public abstract class PeerTests<TFixture>(TFixture fixture) where TFixture : Pee
     }
 
     [Fact]
+    public async Task OnePublishersBurstReachesEverySubscriberCompleteAndInOrder()
+    {
+        // Back-to-back publishes make the servers batch several deliveries into one socket write (nats-server even
+        // into one WebSocket message), which the clients must split; order per publisher is kept by all three.
+        const int messages = 500;
+        const int subscribers = 4;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var endpoint = fixture.Endpoint(fixture.Open);
+        var room = "burst-" + Guid.NewGuid().ToString("N");
+
+        var members = new List<(ILoadConnection Connection, Deliveries Deliveries)>();
+        try
+        {
+            for (var i = 0; i < subscribers; i++)
+            {
+                var member = fixture.CreateClient();
+                members.Add((member, new Deliveries(member)));
+                await member.ConnectAsync(endpoint, "member" + i, null, null, cts.Token);
+                await member.SubscribeAsync(room, cts.Token);
+            }
+            await using var publisher = fixture.CreateClient();
+            await publisher.ConnectAsync(endpoint, "publisher", null, null, cts.Token);
+
+            var payload = new byte[100];
+            for (var i = 0; i < messages; i++)
+            {
+                BitConverter.TryWriteBytes(payload, i);
+                await publisher.PublishAsync(room, payload, cts.Token);
+            }
+
+            foreach (var (_, deliveries) in members)
+            {
+                var received = await deliveries.ExpectCountAsync(room, messages, s_timeout);
+                Assert.Equal(messages, received.Count);
+                for (var i = 0; i < messages; i++)
+                {
+                    Assert.Equal(100, received[i].Length);
+                    Assert.Equal(i, BitConverter.ToInt32(received[i]));
+                }
+                Assert.Empty(deliveries.Errors);
+            }
+        }
+        finally
+        {
+            foreach (var (connection, _) in members)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task SecuredPeerRefusesMissingOrWrongCredentialsAndServesAValidOne()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
