@@ -42,6 +42,9 @@ public sealed class PeerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // Only what the fixture passes turns authentication on, whatever the test runner's environment holds.
+        info.Environment.Remove("PEER_JWT_KEY");
+        info.Environment.Remove("PEER_NATS_TOKEN");
         foreach (var (name, value) in environment)
         {
             info.Environment[name] = value;

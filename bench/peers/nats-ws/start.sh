@@ -14,6 +14,10 @@ if [ ! -x "$nats" ]; then
   exit 1
 fi
 
+case "${PEER_NATS_TOKEN:-}" in
+  *[\"\\\$]*) echo 'PEER_NATS_TOKEN must not contain ", \ or $ (it is written into the config file)' >&2; exit 2 ;;
+esac
+
 conf_dir=$(mktemp -d "${TMPDIR:-/tmp}/nats-ws-peer.XXXXXX")
 conf="$conf_dir/nats.conf"
 {
