@@ -63,6 +63,8 @@ internal sealed partial class Coordinator : IAsyncDisposable
                 throw new ArgumentException($"unknown scenario '{scenario}' (idle, broadcast, pairs, connect, soak)");
         }
 
+        // The workers' last ticks come before their exit answer: stop them first, then every count is in.
+        await StopWorkersAsync().ConfigureAwait(false);
         Report.DurationSeconds = _clock.Elapsed.TotalSeconds;
         var run = _aggregator.Run;
         Report.Latency ??= Summarize(run.Latency);
@@ -70,6 +72,12 @@ internal sealed partial class Coordinator : IAsyncDisposable
         foreach (var (code, n) in run.Errors)
         {
             Report.Errors[code] = Report.Errors.GetValueOrDefault(code) + n;
+        }
+
+        if (Report.Seq is { Gaps: > 0 } or { Duplicates: > 0 } or { Reordered: > 0 })
+        {
+            Report.Notes.Add("Sequence anomalies were seen: a gap, duplicate or reordering is a bug in the target (or the tool).");
+            Report.Verdict = "fail";
         }
     }
 
@@ -158,6 +166,11 @@ internal sealed partial class Coordinator : IAsyncDisposable
 
     private async Task StopWorkersAsync()
     {
+        if (_workers.Count == 0)
+        {
+            return;
+        }
+
         var exits = await Task.WhenAll(_workers.Select(w => w.ExitAsync(TimeSpan.FromMinutes(2)))).ConfigureAwait(false);
         if (Report.Scenario != "soak")
         {
