@@ -87,7 +87,7 @@ public static class LoadGenApp
                 StartedAt = DateTimeOffset.UtcNow,
                 Environment =
                 {
-                    ["machine"] = $"{Environment.ProcessorCount} CPUs, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+                    ["machine"] = $"{MachineCpus()} CPUs, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
                     ["loadgenCpus"] = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
                     ["serverPid"] = serverPid?.ToString(CultureInfo.InvariantCulture) ?? "unknown",
                     ["serverCpu"] = serverCpu?.ToString(CultureInfo.InvariantCulture) ?? cli.Get("--server-cpu-note", "not pinned by the tool"),
@@ -126,6 +126,19 @@ public static class LoadGenApp
             {
                 await server.DisposeAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>CPUs of the machine, not of this process (which taskset may have pinned to one).</summary>
+    private static int MachineCpus()
+    {
+        try
+        {
+            return Math.Max(1, File.ReadLines("/proc/cpuinfo").Count(l => l.StartsWith("processor", StringComparison.Ordinal)));
+        }
+        catch (IOException)
+        {
+            return Environment.ProcessorCount;
         }
     }
 
