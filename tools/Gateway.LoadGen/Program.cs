@@ -1,0 +1,3 @@
+using Gateway.LoadGen;
+
+return await LoadGenApp.RunAsync(args).ConfigureAwait(false);
