@@ -51,6 +51,31 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
     /// been lost while it was down.</summary>
     public event Action<string, string>? OnReconnected;
 
+    /// <summary>Raised (tenant, chat, user) for every typing notice of a watched chat, from any gateway including this one.</summary>
+    public event Action<string, string, string>? TypingReceived;
+
+    /// <summary>Sends a typing notice to every gateway watching the chat (core NATS, fire and forget, never stored).</summary>
+    public void PublishTyping(string tenantId, string chatId, string userId)
+    {
+        var publish = _connection.PublishAsync(_subjects.Typing(tenantId, chatId), System.Text.Encoding.UTF8.GetBytes(userId));
+        if (!publish.IsCompletedSuccessfully)
+        {
+            _ = ObserveAsync(publish);
+        }
+    }
+
+    private static async Task ObserveAsync(ValueTask publish)
+    {
+        try
+        {
+            await publish.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Ephemeral: a typing notice lost while NATS is away is not worth anything later.
+        }
+    }
+
     /// <inheritdoc />
     /// <exception cref="NotSupportedException">Always: in the gateway role only writers publish, through the log.</exception>
     public ValueTask PublishAsync(EventEnvelope envelope, CancellationToken cancellationToken = default) =>
@@ -161,7 +186,9 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
     private sealed class Watch(NatsGatewayBus bus, string tenantId, string chatId)
     {
         private INatsSub<byte[]>? _sub;
+        private INatsSub<byte[]>? _typing;
         private Task? _loop;
+        private Task? _typingLoop;
 
         public string TenantId { get; } = tenantId;
 
@@ -174,11 +201,13 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
         public async Task StartAsync()
         {
             _sub = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Live(TenantId, ChatId)).ConfigureAwait(false);
+            _typing = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Typing(TenantId, ChatId)).ConfigureAwait(false);
 
             // The server handles a connection's protocol in order: once the PONG is back, the SUB is in effect, and every
             // event committed from now on is delivered here.
             await bus._connection.PingAsync().ConfigureAwait(false);
             _loop = Task.Run(ReadAsync);
+            _typingLoop = Task.Run(ReadTypingAsync);
         }
 
         public async Task StopAsync()
@@ -197,9 +226,37 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
                 await _sub.DisposeAsync().ConfigureAwait(false);
             }
 
+            if (_typing is not null)
+            {
+                await _typing.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (_loop is not null)
             {
                 await _loop.ConfigureAwait(false);
+            }
+
+            if (_typingLoop is not null)
+            {
+                await _typingLoop.ConfigureAwait(false);
+            }
+        }
+
+        private async Task ReadTypingAsync()
+        {
+            await foreach (var msg in _typing!.Msgs.ReadAllAsync().ConfigureAwait(false))
+            {
+                if (msg.Data is { Length: > 0 and <= 128 } user)
+                {
+                    try
+                    {
+                        bus.TypingReceived?.Invoke(TenantId, ChatId, System.Text.Encoding.UTF8.GetString(user));
+                    }
+                    catch (Exception e)
+                    {
+                        bus._logger.LogError(e, "Typing handler failed for {Chat}", ChatId);
+                    }
+                }
             }
         }
 

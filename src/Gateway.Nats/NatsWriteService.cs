@@ -197,6 +197,19 @@ public sealed class NatsWriteService : IWriteService, IMembership
     }
 
     /// <summary>
+    /// Waits until this writer's history store holds every event the chat's log had when this call began, so that a
+    /// read that follows sees every acknowledged message (catch-up after a broker outage or while the projector lags).
+    /// </summary>
+    /// <exception cref="NatsException">JetStream unreachable.</exception>
+    /// <exception cref="TimeoutException">The projector did not get there in time.</exception>
+    public async Task WaitForHistoryAsync(string tenantId, string chatId, CancellationToken cancellationToken)
+    {
+        var subject = _log.Subjects.Log(tenantId, chatId);
+        var (last, _) = await _log.GetLastAsync(_log.Subjects.StreamOf(tenantId, chatId), subject, cancellationToken).ConfigureAwait(false);
+        await _projector.WaitForAsync(tenantId, chatId, last, _projectionWait, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Reads the chat's members as of a log position learned AFTER this call began. Callers queue on the chat's gate; the
     /// first to get it reads the chat's last log position, and every caller that had arrived before that read was issued
     /// can use its answer. So a burst of N subscribes to one chat costs one JetStream read per round, not N, and no

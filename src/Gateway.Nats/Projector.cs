@@ -114,7 +114,10 @@ public sealed class Projector : IAsyncDisposable
         {
             try
             {
-                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: new NatsJSConsumeOpts { MaxMsgs = MaxBatch }, cancellationToken: cancellationToken).ConfigureAwait(false))
+                // Short pull expiries with heartbeats: after a broker restart the pending pull requests are gone, and a
+                // fresh one goes out within ~2 s instead of the default 30 s (the store would lag the log that long).
+                var opts = new NatsJSConsumeOpts { MaxMsgs = MaxBatch, Expires = TimeSpan.FromSeconds(2), IdleHeartbeat = TimeSpan.FromSeconds(1) };
+                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: opts, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
                     await inbox.Writer.WriteAsync(msg, cancellationToken).ConfigureAwait(false);
                 }

@@ -87,8 +87,9 @@ public static partial class GatewayHost
         services.AddSingleton(sp =>
         {
             var bus = sp.GetRequiredService<NatsGatewayBus>();
-            var registry = new ChatRegistry(bus, sp.GetRequiredService<GatewayMetrics>(), bus);
+            var registry = new ChatRegistry(bus, sp.GetRequiredService<GatewayMetrics>(), bus) { TypingRelay = bus.PublishTyping };
             bus.OnReconnected += registry.Resync;
+            bus.TypingReceived += registry.DeliverTyping;
             return registry;
         });
     }

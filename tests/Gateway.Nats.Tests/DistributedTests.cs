@@ -202,7 +202,8 @@ public sealed class DistributedTests
 
         // A client that resumes from its cursor after the outage gets the rest too.
         await using var carol = await WsClient.ConnectAsync(gateway.WebSocketUri, RoleHost.Token("bob"));
-        await carol.SubscribeAsync("c1", 5);
+        var resumed = await carol.SubscribeAsync("c1", 5);
+        Assert.True(resumed.Code == ErrorCode.None, $"resume after the outage answered {resumed.Code}");
         Frames.AssertDense((await carol.ReceiveUntilAsync("c1", acked[^1], Within)).Select(m => m.Seq), 6, acked[^1]);
     }
 
@@ -247,6 +248,42 @@ public sealed class DistributedTests
                 await s.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task Typing_on_gateway_A_reaches_a_subscriber_on_gateway_B_and_not_the_typer()
+    {
+        await using var nats = await NatsServer.StartAsync();
+        await using var writer = await RoleHost.StartWriterAsync(nats.Url, "w1");
+        await using var gatewayA = await RoleHost.StartGatewayAsync(nats.Url);
+        await using var gatewayB = await RoleHost.StartGatewayAsync(nats.Url);
+        await gatewayA.CreateChatAsync("c1", "alice", "bob");
+        await using var alice = await WsClient.ConnectAsync(gatewayA.WebSocketUri, RoleHost.Token("alice"));
+        await using var bob = await WsClient.ConnectAsync(gatewayB.WebSocketUri, RoleHost.Token("bob"));
+        await alice.SubscribeAsync("c1");
+        await bob.SubscribeAsync("c1");
+        await alice.ReceiveAsync<CaughtUpFrame>();
+        await bob.ReceiveAsync<CaughtUpFrame>();
+
+        await alice.SendFrameAsync(w => ClientFrameWriter.WriteTyping(w, alice.NextRequestId(), "c1"));
+        var typing = await bob.ReceiveAsync<UserTypingFrame>(Within);
+        Assert.Equal(("c1", "alice"), (typing.ChatId, typing.UserId));
+
+        // The typer's own gateway delivered it to nobody else; Alice's next frame is her message's ack, not a typing notice.
+        var ack = await alice.SendAndAckAsync("c1", "done typing", other: f => Assert.IsNotType<UserTypingFrame>(f));
+        Assert.IsType<SendAckFrame>(ack);
+    }
+
+    [Fact]
+    public void Distributed_roles_refuse_to_start_without_a_NATS_url_and_name_the_setting()
+    {
+        var e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Gateway.Server.GatewayHost.Build(["--role", "gateway"]));
+        Assert.Contains("Nats:Url", e.Message);
+        e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Gateway.Server.GatewayHost.Build(["--role", "pod"]));
+        Assert.Contains("all, gateway, writer", e.Message);
+        e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            Gateway.Server.GatewayHost.Build(["--role", "writer", "--Nats:Url=nats://127.0.0.1:1", "--Nats:Partitions=10", "--Nats:PartitionsPerStream=3"]));
+        Assert.Contains("PartitionsPerStream", e.Message);
     }
 
     [Fact]

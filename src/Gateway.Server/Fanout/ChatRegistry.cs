@@ -181,13 +181,29 @@ public sealed class ChatRegistry : IDisposable
     /// </summary>
     internal void PublishTyping(string tenantId, string chatId, string userId)
     {
+        if (TypingRelay is { } relay)
+        {
+            relay(tenantId, chatId, userId); // every gateway with subscribers of the chat, this one included, delivers it
+            return;
+        }
+
+        DeliverTyping(tenantId, chatId, userId);
+    }
+
+    /// <summary>With a distributed bus: carries typing notices to every gateway (including this one), which call
+    /// <see cref="DeliverTyping"/>. Null: typing is fanned out here only.</summary>
+    public Action<string, string, string>? TypingRelay { get; set; }
+
+    /// <summary>Fans a typing notice out to this gateway's live subscribers of the chat, except the typer's sessions.</summary>
+    public void DeliverTyping(string tenantId, string chatId, string userId)
+    {
         if (!_chats.TryGetValue(new ChatKey(tenantId, chatId), out var subs))
         {
             return;
         }
 
         var snapshot = subs.Items;
-        if (snapshot.Length <= 1)
+        if (snapshot.Length == 0 || (snapshot.Length == 1 && string.Equals(snapshot[0].Session.UserId, userId, StringComparison.Ordinal)))
         {
             return; // nobody but (at most) the typer
         }
