@@ -37,6 +37,12 @@ internal static class IdleMemory
         int steps = IntArg(args, "--steps", 5);
         bool types = args.Contains("--types");
         string gc = StringArg(args, "--gc", "both");
+        if (gc is not ("both" or "server" or "workstation"))
+        {
+            Console.Error.WriteLine("--gc must be both, server or workstation");
+            return 2;
+        }
+
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var e in args.Where(a => a.StartsWith("--env=", StringComparison.Ordinal)))
         {
@@ -51,15 +57,53 @@ internal static class IdleMemory
             return 2;
         }
 
+        if (gc == "both")
+        {
+            // One probe process per GC mode: each run leaves ~15,000 closed sockets and a ClrMD session behind, and a
+            // fresh process measures the second mode under the same conditions as the first.
+            foreach (var mode in new[] { "server", "workstation" })
+            {
+                int rc = await RunChildProbeAsync(args, mode).ConfigureAwait(false);
+                if (rc != 0)
+                {
+                    return rc;
+                }
+            }
+
+            return 0;
+        }
+
         Console.WriteLine($"# idle-memory  ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, " +
             $"{Environment.ProcessorCount} cores, {connections:N0} connections in {steps} steps" +
             (env.Count > 0 ? ", " + string.Join(' ', env.Select(kv => $"{kv.Key}={kv.Value}")) : "") + ")");
-        foreach (bool server in gc switch { "server" => new[] { true }, "workstation" => new[] { false }, _ => new[] { true, false } })
+        await RunOneAsync(connections, steps, gc == "server", env, types).ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>The <c>heap-census PID</c> helper mode (run by the probe itself).</summary>
+    public static int PrintHeapCensus(int pid) => HeapCensus.Print(pid);
+
+    private static async Task<int> RunChildProbeAsync(string[] args, string mode)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false };
+        psi.ArgumentList.Add(typeof(IdleMemory).Assembly.Location);
+        psi.ArgumentList.Add("idle-memory");
+        for (int i = 0; i < args.Length; i++)
         {
-            await RunOneAsync(connections, steps, server, env, types).ConfigureAwait(false);
+            if (args[i] == "--gc")
+            {
+                i++;
+                continue;
+            }
+
+            psi.ArgumentList.Add(args[i]);
         }
 
-        return 0;
+        psi.ArgumentList.Add("--gc");
+        psi.ArgumentList.Add(mode);
+        using var child = Process.Start(psi) ?? throw new InvalidOperationException("could not start the probe");
+        await child.WaitForExitAsync().ConfigureAwait(false);
+        return child.ExitCode;
     }
 
     private static async Task RunOneAsync(int connections, int steps, bool serverGc, Dictionary<string, string> env, bool types)
@@ -264,27 +308,62 @@ internal static class IdleMemory
 
         public Dictionary<string, (long Count, long Bytes)> ByType { get; }
 
-        public static HeapCensus Take(int pid, int connections)
+        /// <summary>Walks the heap from a short-lived child process (<c>heap-census PID</c>): attaching ClrMD twice in one
+        /// process has crashed it here, and a crash there costs only the census.</summary>
+        public static HeapCensus? Take(int pid, int connections)
         {
+            var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true };
+            psi.ArgumentList.Add(typeof(IdleMemory).Assembly.Location);
+            psi.ArgumentList.Add("heap-census");
+            psi.ArgumentList.Add(pid.ToString(CultureInfo.InvariantCulture));
+            using var child = Process.Start(psi)!;
             var byType = new Dictionary<string, (long Count, long Bytes)>(StringComparer.Ordinal);
-            using var target = DataTarget.AttachToProcess(pid, suspend: true);
-            using var runtime = target.ClrVersions[0].CreateRuntime();
-            var heap = runtime.Heap;
-
-            // Only objects reachable from a root: a heap walk also sees dead objects left in the segments since the last GC.
-            foreach (var obj in heap.EnumerateObjects())
+            string? line;
+            while ((line = child.StandardOutput.ReadLine()) is not null)
             {
-                if (obj.IsFree || obj.Type is null)
+                var parts = line.Split('\t', 3);
+                if (parts.Length == 3)
                 {
-                    continue;
+                    byType[parts[2]] = (long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
                 }
+            }
 
-                string name = obj.Type.Name ?? "?";
-                byType.TryGetValue(name, out var v);
-                byType[name] = (v.Count + 1, v.Bytes + (long)obj.Size);
+            child.WaitForExit();
+            if (child.ExitCode != 0)
+            {
+                Console.WriteLine($"(heap census failed: exit code {child.ExitCode})");
+                return null;
             }
 
             return new HeapCensus(connections, byType);
+        }
+
+        /// <summary>The <c>heap-census PID</c> mode: prints count, bytes and type name of every object type, tab-separated.</summary>
+        public static int Print(int pid)
+        {
+            var byType = new Dictionary<string, (long Count, long Bytes)>(StringComparer.Ordinal);
+            using (var target = DataTarget.AttachToProcess(pid, suspend: true))
+            {
+                using var runtime = target.ClrVersions[0].CreateRuntime();
+                foreach (var obj in runtime.Heap.EnumerateObjects())
+                {
+                    if (obj.IsFree || obj.Type is null)
+                    {
+                        continue;
+                    }
+
+                    string name = obj.Type.Name ?? "?";
+                    byType.TryGetValue(name, out var v);
+                    byType[name] = (v.Count + 1, v.Bytes + (long)obj.Size);
+                }
+            }
+
+            foreach (var (name, (count, bytes)) in byType)
+            {
+                Console.WriteLine($"{count}\t{bytes}\t{name}");
+            }
+
+            return 0;
         }
 
         public static void PrintGrowth(HeapCensus first, HeapCensus last)
@@ -305,7 +384,7 @@ internal static class IdleMemory
                 .Where(r => r.Bytes >= 4)
                 .OrderByDescending(r => r.Bytes)
                 .ToList();
-            foreach (var r in rows.Take(40))
+            foreach (var r in rows.Take(60))
             {
                 Console.WriteLine($"| `{r.Type}` | {r.Count:F2} | {r.Bytes:F0} |");
             }

@@ -14,6 +14,11 @@ if (args.Length > 0 && string.Equals(args[0], "idle-memory", StringComparison.Or
     return await IdleMemory.RunAsync(args[1..]).ConfigureAwait(false);
 }
 
+if (args.Length > 1 && string.Equals(args[0], "heap-census", StringComparison.Ordinal))
+{
+    return IdleMemory.PrintHeapCensus(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture));
+}
+
 // typeof(AllocCheck), not typeof(Program): Gateway.Server's own top-level Program is visible here through InternalsVisibleTo.
 BenchmarkSwitcher.FromAssembly(typeof(AllocCheck).Assembly).Run(args);
 return 0;

@@ -80,7 +80,10 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             HandshakeResult handshake;
             try
             {
-                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, connection.ConnectionClosed)
+                // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
+                // creates its callback list and leaves a pooled callback node in it for the connection's whole life
+                // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
+                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
                     .ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
@@ -113,7 +116,10 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
                 // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
                 // never precedes it.
                 using var drain = _drain.Register(socket);
-                await socket.RunAsync(session, connection.ConnectionClosed).ConfigureAwait(false);
+                // No registration on connection.ConnectionClosed either (see the handshake above): Kestrel's socket
+                // transport completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed,
+                // and that ends the receive loop, which ends the connection.
+                await socket.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e)
             {
