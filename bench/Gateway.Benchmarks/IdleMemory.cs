@@ -36,6 +36,7 @@ internal static class IdleMemory
         int connections = IntArg(args, "--connections", 15_000);
         int steps = IntArg(args, "--steps", 5);
         bool types = args.Contains("--types");
+        string? serverDll = StringArg(args, "--server-dll", "") is { Length: > 0 } d ? Path.GetFullPath(d) : null;
         string gc = StringArg(args, "--gc", "both");
         if (gc is not ("both" or "server" or "workstation"))
         {
@@ -75,8 +76,9 @@ internal static class IdleMemory
 
         Console.WriteLine($"# idle-memory  ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, " +
             $"{Environment.ProcessorCount} cores, {connections:N0} connections in {steps} steps" +
-            (env.Count > 0 ? ", " + string.Join(' ', env.Select(kv => $"{kv.Key}={kv.Value}")) : "") + ")");
-        await RunOneAsync(connections, steps, gc == "server", env, types).ConfigureAwait(false);
+            (env.Count > 0 ? ", " + string.Join(' ', env.Select(kv => $"{kv.Key}={kv.Value}")) : "") +
+            (serverDll is not null ? ", server " + serverDll : "") + ")");
+        await RunOneAsync(connections, steps, gc == "server", env, types, serverDll).ConfigureAwait(false);
         return 0;
     }
 
@@ -106,9 +108,10 @@ internal static class IdleMemory
         return child.ExitCode;
     }
 
-    private static async Task RunOneAsync(int connections, int steps, bool serverGc, Dictionary<string, string> env, bool types)
+    private static async Task RunOneAsync(int connections, int steps, bool serverGc, Dictionary<string, string> env, bool types,
+        string? serverDll)
     {
-        await using var gateway = await GatewayChild.StartAsync(serverGc, env).ConfigureAwait(false);
+        await using var gateway = await GatewayChild.StartAsync(serverGc, env, serverDll).ConfigureAwait(false);
         var key = new SymmetricSecurityKey(gateway.SigningKey);
         int chats = (connections + MembersPerChat - 1) / MembersPerChat;
         for (int c = 0; c < chats; c++)

@@ -3,7 +3,7 @@ using Gateway.Benchmarks;
 
 // dotnet run -c Release --project bench/Gateway.Benchmarks -- --filter '*' [--job short]
 // dotnet run -c Release --project bench/Gateway.Benchmarks -- alloc-check [--types]
-// dotnet run -c Release --project bench/Gateway.Benchmarks -- idle-memory [--connections 15000] [--steps 5] [--gc both|server|workstation] [--types] [--env=NAME=VALUE]
+// dotnet run -c Release --project bench/Gateway.Benchmarks -- idle-memory [--connections 15000] [--steps 5] [--gc both|server|workstation] [--types] [--env=NAME=VALUE] [--server-dll PATH]
 if (args.Length > 0 && string.Equals(args[0], "alloc-check", StringComparison.Ordinal))
 {
     return await AllocCheck.RunAsync(sampleTypes: args.Contains("--types")).ConfigureAwait(false);

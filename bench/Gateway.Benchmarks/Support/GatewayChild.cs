@@ -40,9 +40,11 @@ internal sealed class GatewayChild : IAsyncDisposable
     /// <summary>Starts the server and waits until it wrote its ports file.</summary>
     /// <param name="serverGc">DOTNET_gcServer for the child: true = Server GC, false = Workstation GC.</param>
     /// <param name="environment">Extra environment variables for the child (e.g. DOTNET_GCConserveMemory).</param>
-    public static async Task<GatewayChild> StartAsync(bool serverGc, IReadOnlyDictionary<string, string> environment)
+    /// <param name="serverDll">Gateway.Server.dll to run; null = the Release build next to this benchmark. Another build
+    /// (e.g. of an older commit) gives before/after numbers from the same probe on the same machine.</param>
+    public static async Task<GatewayChild> StartAsync(bool serverGc, IReadOnlyDictionary<string, string> environment, string? serverDll = null)
     {
-        string dll = FindServerDll();
+        string dll = serverDll ?? FindServerDll();
         string dir = Directory.CreateTempSubdirectory("idle-memory-").FullName;
         byte[] key = RandomNumberGenerator.GetBytes(32);
         string adminKey = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
