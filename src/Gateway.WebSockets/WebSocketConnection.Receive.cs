@@ -149,7 +149,7 @@ public sealed partial class WebSocketConnection
         in ReadOnlySequence<byte> payload)
     {
         bool closing;
-        lock (_sync)
+        lock (_writerSignal)
         {
             closing = _closeQueued;
         }
@@ -305,7 +305,7 @@ public sealed partial class WebSocketConnection
         body = body[..length];
 
         bool weStarted;
-        lock (_sync)
+        lock (_writerSignal)
         {
             weStarted = _closeQueued;
         }

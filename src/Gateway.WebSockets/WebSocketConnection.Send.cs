@@ -20,7 +20,7 @@ public sealed partial class WebSocketConnection
         }
 
         int length = frame.Length;
-        lock (_sync)
+        lock (_writerSignal)
         {
             if (_closeQueued || IsAborted ||
                 _queuedFrames >= _options.MaxOutboundFrames ||
@@ -46,7 +46,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private void EnqueueControl(OutboundFrame frame)
     {
-        lock (_sync)
+        lock (_writerSignal)
         {
             if (!_closeQueued && !IsAborted)
             {
@@ -88,7 +88,7 @@ public sealed partial class WebSocketConnection
                 }
 
                 // Swap the producers' queue with our empty one: one lock per batch, not per frame.
-                lock (_sync)
+                lock (_writerSignal)
                 {
                     (_queue, batch) = (batch, _queue);
                 }
@@ -153,7 +153,7 @@ public sealed partial class WebSocketConnection
     private void ReleaseQueued()
     {
         Queue<OutboundFrame> left;
-        lock (_sync)
+        lock (_writerSignal)
         {
             left = _queue;
             _queue = new Queue<OutboundFrame>();

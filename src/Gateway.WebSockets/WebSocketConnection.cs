@@ -31,11 +31,13 @@ public sealed partial class WebSocketConnection
 {
     private readonly IDuplexPipe _transport;
     private readonly WebSocketOptions _options;
-    private readonly object _sync = new();
     private readonly CancellationTokenSource _closing = new();
+
+    // Also the lock for the fields below (an idle connection is one object smaller than with a separate lock object;
+    // AsyncSignal never locks itself and is private, so nothing else contends for it).
     private readonly AsyncSignal _writerSignal = new();
 
-    // Guarded by _sync.
+    // Guarded by lock (_writerSignal).
     private Queue<OutboundFrame> _queue = new();
     private bool _closeQueued;
     private ushort? _closeStatus;
@@ -51,6 +53,7 @@ public sealed partial class WebSocketConnection
     private int _pongsQueued;
     private int _silentTicks;
     private Exception? _handlerError;
+    private TimerWheelEntry? _keepAlive;
 
     /// <summary>Creates a connection over a transport whose upgrade was accepted. Nothing runs until <see cref="RunAsync"/>.</summary>
     /// <param name="transport">The raw transport, positioned right after the handshake.</param>
@@ -70,7 +73,7 @@ public sealed partial class WebSocketConnection
     {
         get
         {
-            lock (_sync)
+            lock (_writerSignal)
             {
                 return _closeStatus;
             }
@@ -82,12 +85,15 @@ public sealed partial class WebSocketConnection
     {
         get
         {
-            lock (_sync)
+            lock (_writerSignal)
             {
                 return _closeReason;
             }
         }
     }
+
+    /// <summary>The timer wheel of this connection's options: hosts schedule their per-connection deadlines on it.</summary>
+    public TimerWheel Timers => _options.Timers;
 
     /// <summary>Cancelled once the connection starts closing (any cause, abort and end of stream included).</summary>
     public CancellationToken Closing => _closing.Token;
@@ -115,10 +121,12 @@ public sealed partial class WebSocketConnection
         }
 
         using var registration = cancellationToken.Register(static s => ((WebSocketConnection)s!).Abort(), this);
-        using var keepAlive = _options.KeepAliveInterval > TimeSpan.Zero
-            ? new Timer(static s => ((WebSocketConnection)s!).OnKeepAliveTick(), this, _options.KeepAliveInterval,
-                _options.KeepAliveInterval)
-            : null;
+        if (_options.KeepAliveInterval > TimeSpan.Zero)
+        {
+            // One entry on the shared wheel (≈ 70 B) instead of a Timer (Timer + TimerHolder + TimerQueueTimer ≈ 150 B).
+            _keepAlive = new TimerWheelEntry(_options.Timers, static s => ((WebSocketConnection)s!).OnKeepAliveDue(), this);
+            _options.Timers.Schedule(_keepAlive, _options.KeepAliveInterval);
+        }
 
         var writer = WriterLoopAsync();
         try
@@ -132,7 +140,7 @@ public sealed partial class WebSocketConnection
         }
 
         bool closeQueued;
-        lock (_sync)
+        lock (_writerSignal)
         {
             closeQueued = _closeQueued;
         }
@@ -147,7 +155,7 @@ public sealed partial class WebSocketConnection
         await writer.ConfigureAwait(false);
 
         CancellationTokenSource? timer;
-        lock (_sync)
+        lock (_writerSignal)
         {
             timer = _closeTimer;
             _closeTimer = null;
@@ -155,6 +163,12 @@ public sealed partial class WebSocketConnection
 
         timer?.Dispose();
         CancelClosing();
+        if (_keepAlive is not null)
+        {
+            // After CancelClosing: a tick running right now sees Closing and does not schedule itself again.
+            _options.Timers.Cancel(_keepAlive);
+        }
+
         ReleaseQueued();
         ReturnFragmentBuffer();
         await _transport.Output.CompleteAsync().ConfigureAwait(false);
@@ -206,7 +220,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private bool TryStartClose(ushort status, string? reason, OutboundFrame closeFrame)
     {
-        lock (_sync)
+        lock (_writerSignal)
         {
             if (_closeQueued || IsAborted)
             {
@@ -258,6 +272,21 @@ public sealed partial class WebSocketConnection
 
         frame.Advance(2 + written);
         return frame.Seal(WebSocketOpcode.Close);
+    }
+
+    private void OnKeepAliveDue()
+    {
+        OnKeepAliveTick();
+        if (!_closing.IsCancellationRequested)
+        {
+            _options.Timers.Schedule(_keepAlive!, _options.KeepAliveInterval);
+
+            // RunAsync cancels Closing, then the entry: re-checking after scheduling undoes a schedule that raced with it.
+            if (_closing.IsCancellationRequested)
+            {
+                _options.Timers.Cancel(_keepAlive!);
+            }
+        }
     }
 
     private void OnKeepAliveTick()

@@ -33,6 +33,13 @@ public sealed class WebSocketOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(90);
 
+    /// <summary>
+    /// The wheel that runs the keep-alive and idle checks (default <see cref="TimerWheel.Shared"/>, 100 ms resolution):
+    /// one shared timer for every connection instead of a <see cref="Timer"/> each. Hosts may also schedule their own
+    /// per-connection deadlines on it (<see cref="WebSocketConnection.Timers"/>).
+    /// </summary>
+    public TimerWheel Timers { get; set; } = TimerWheel.Shared;
+
     /// <summary>Most frames waiting in the send queue (default 1024); <see cref="WebSocketConnection.TryEnqueue"/> refuses beyond it.</summary>
     public int MaxOutboundFrames { get; set; } = 1024;
 

@@ -35,15 +35,15 @@ public sealed class TokenBucket
         // At most 10^7 tokens per second can be told apart with 100 ns ticks; one tick is the floor.
         _interval = Math.Max(1, (long)Math.Round(TimeSpan.TicksPerSecond / tokensPerSecond));
         _capacity = checked(_interval * burst);
-        TokensPerSecond = tokensPerSecond;
-        Burst = burst;
     }
 
-    /// <summary>The refill rate.</summary>
-    public double TokensPerSecond { get; }
+    // Derived rather than stored: every user holds four buckets, and two fields less make each 16 bytes smaller.
+
+    /// <summary>The refill rate (as represented: one token per whole number of 100 ns ticks).</summary>
+    public double TokensPerSecond => (double)TimeSpan.TicksPerSecond / _interval;
 
     /// <summary>The bucket size.</summary>
-    public int Burst { get; }
+    public int Burst => (int)(_capacity / _interval);
 
     /// <summary>Reads <paramref name="time"/>'s monotonic clock in <see cref="TimeSpan"/> ticks, the unit the bucket expects.</summary>
     /// <param name="time">The clock (e.g. <see cref="TimeProvider.System"/>).</param>

@@ -80,7 +80,10 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             HandshakeResult handshake;
             try
             {
-                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, connection.ConnectionClosed)
+                // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
+                // creates its callback list and leaves a pooled callback node in it for the connection's whole life
+                // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
+                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
                     .ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
@@ -94,7 +97,39 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
                 return;
             }
 
-            await RunSessionAsync(connection, (Principal)handshake.State!).ConfigureAwait(false);
+            // The session runs inline rather than in a method of its own: one async state machine less per connection
+            // for as long as it lives (≈ 180 B).
+            var socket = new WebSocketConnection(connection.Transport, _wsOptions);
+            var session = new Session(socket, (Principal)handshake.State!, connection.ConnectionId, _services);
+            _services.Metrics.ConnectionOpened();
+
+            // Kestrel asks every connection to close when the server stops. The drain (DrainCoordinator) has normally closed
+            // them all by then; this covers connections that slipped in after it and a drain cut short by the shutdown
+            // timeout. 1001: reconnect (to another pod) and resume from your cursors. Kestrel aborts whatever is still open
+            // after the host's shutdown timeout.
+            using var shutdown = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
+                .Register(static s => ((WebSocketConnection)s!).Close(CloseCodes.GoingAway, "server shutting down"), socket);
+            try
+            {
+                session.Start();
+
+                // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
+                // never precedes it.
+                using var drain = _drain.Register(socket);
+                // No registration on connection.ConnectionClosed either (see the handshake above): Kestrel's socket
+                // transport completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed,
+                // and that ends the receive loop, which ends the connection.
+                await socket.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _services.Logger.LogError(e, "Session {Session} failed", connection.ConnectionId);
+            }
+            finally
+            {
+                session.Dispose();
+                _services.Metrics.ConnectionClosed();
+            }
         }
         finally
         {
@@ -125,38 +160,6 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
 
             userSlot = principal;
             return decision;
-        }
-    }
-
-    private async Task RunSessionAsync(ConnectionContext connection, Principal principal)
-    {
-        var socket = new WebSocketConnection(connection.Transport, _wsOptions);
-        var session = new Session(socket, principal, connection.ConnectionId, _services);
-        _services.Metrics.ConnectionOpened();
-
-        // Kestrel asks every connection to close when the server stops. The drain (DrainCoordinator) has normally closed
-        // them all by then; this covers connections that slipped in after it and a drain cut short by the shutdown
-        // timeout. 1001: reconnect (to another pod) and resume from your cursors. Kestrel aborts whatever is still open
-        // after the host's shutdown timeout.
-        using var shutdown = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
-            .Register(static s => ((WebSocketConnection)s!).Close(CloseCodes.GoingAway, "server shutting down"), socket);
-        try
-        {
-            session.Start();
-
-            // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
-            // never precedes it.
-            using var drain = _drain.Register(socket);
-            await socket.RunAsync(session, connection.ConnectionClosed).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            _services.Logger.LogError(e, "Session {Session} failed", connection.ConnectionId);
-        }
-        finally
-        {
-            session.Dispose();
-            _services.Metrics.ConnectionClosed();
         }
     }
 

@@ -36,14 +36,15 @@ internal sealed partial class Session
 
         // Bounded sends in flight per connection: when all slots are taken the receive loop waits, which stops
         // reading the socket and pushes back on the client through TCP.
-        return _sendSlots.Wait(0) ? StartSend(command, requestId) : new ValueTask(WaitSlotThenSendAsync(command, requestId));
+        var slots = _sendSlots ??= new SemaphoreSlim(o.MaxInFlightSends, o.MaxInFlightSends);
+        return slots.Wait(0) ? StartSend(command, requestId) : new ValueTask(WaitSlotThenSendAsync(command, requestId));
     }
 
     private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId)
     {
         try
         {
-            await _sendSlots.WaitAsync(Connection.Closing).ConfigureAwait(false);
+            await _sendSlots!.WaitAsync(Connection.Closing).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -62,7 +63,7 @@ internal sealed partial class Session
         }
         catch (Exception e)
         {
-            _sendSlots.Release();
+            _sendSlots!.Release();
             _services.Logger.LogError(e, "Send failed");
             SendError(requestId, ErrorCode.Internal, "internal error; retry with the same clientMessageId");
             return default;
@@ -70,7 +71,7 @@ internal sealed partial class Session
 
         if (pending.IsCompletedSuccessfully)
         {
-            _sendSlots.Release();
+            _sendSlots!.Release();
             CompleteSend(requestId, command.ChatId, pending.Result);
         }
         else
@@ -95,7 +96,7 @@ internal sealed partial class Session
         }
         finally
         {
-            _sendSlots.Release();
+            _sendSlots!.Release();
         }
 
         CompleteSend(requestId, chatId, result);

@@ -36,12 +36,25 @@ internal sealed partial class Session : IWebSocketMessageHandler
 {
     private readonly SessionServices _services;
     private readonly Dictionary<string, ChatSubscription> _subs = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _sendSlots;
-    private readonly object _catchUpLock = new();
-    private Task _catchUpChain = Task.CompletedTask;
+    private readonly TimerWheelEntry _tokenTimer;
     private int _closed;
     private UserLimits.Buckets? _buckets;
-    private CancellationTokenSource? _tokenTimeline;
+
+    // Created by the first Send (on the receive loop, so without a race): a connection that only listens never pays
+    // for it (SemaphoreSlim + its lock object ≈ 80 B).
+    private SemaphoreSlim? _sendSlots;
+
+    // Catch-up runs one chat at a time: subscriptions waiting for their turn, and whether a run is under way. Guarded
+    // by lock (_subs). Nothing is held once the runs are over (a chain of continuations would keep its last tasks).
+    private Queue<ChatSubscription>? _catchUpQueue;
+    private bool _catchUpRunning;
+
+    // Token timeline (see ScheduleTokenTimeline), guarded by lock (_tokenTimer): the current token's expiry, the
+    // instant TokenExpiring is due, and the close deadline, all Unix ms; whether TokenExpiring went out.
+    private long _tokenExpiresAt;
+    private long _tokenWarnAt;
+    private long _tokenCloseAt;
+    private bool _tokenWarned;
 
     public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
     {
@@ -49,7 +62,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
         Principal = principal;
         SessionId = sessionId;
         _services = services;
-        _sendSlots = new SemaphoreSlim(services.Options.MaxInFlightSends, services.Options.MaxInFlightSends);
+        _tokenTimer = new TimerWheelEntry(connection.Timers, static s => ((Session)s!).OnTokenTimer(), this);
     }
 
     public WebSocketConnection Connection { get; }
@@ -112,7 +125,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
             return;
         }
 
-        _tokenTimeline?.Cancel();
+        Connection.Timers.Cancel(_tokenTimer);
         if (_buckets is not null)
         {
             _services.Limits.Release(TenantId, UserId);
@@ -191,17 +204,41 @@ internal sealed partial class Session : IWebSocketMessageHandler
         Enqueue(frame);
     }
 
-    /// <summary>Queues a catch-up run. Runs are chained so one session replays one chat at a time.</summary>
+    /// <summary>Queues a catch-up run. Runs are serialized so one session replays one chat at a time.</summary>
     internal void StartCatchUp(ChatSubscription subscription)
     {
-        lock (_catchUpLock)
+        lock (_subs)
         {
-            _catchUpChain = _catchUpChain.ContinueWith(
-                static (_, state) => ((ChatSubscription)state!).Session.RunCatchUpAsync((ChatSubscription)state!),
-                subscription,
-                CancellationToken.None,
-                TaskContinuationOptions.None,
-                TaskScheduler.Default).Unwrap();
+            if (_catchUpRunning)
+            {
+                (_catchUpQueue ??= new Queue<ChatSubscription>()).Enqueue(subscription);
+                return;
+            }
+
+            _catchUpRunning = true;
+        }
+
+        _ = RunCatchUpsAsync(subscription);
+    }
+
+    /// <summary>Runs <paramref name="first"/>'s catch-up, then every one queued meanwhile, on the thread pool.</summary>
+    private async Task RunCatchUpsAsync(ChatSubscription first)
+    {
+        // Off the caller's stack (the receive loop): catch-up reads the store and may wait for room in the queue.
+        await Task.Yield();
+        var next = first;
+        while (true)
+        {
+            await RunCatchUpAsync(next).ConfigureAwait(false);
+            lock (_subs)
+            {
+                if (_catchUpQueue is null || !_catchUpQueue.TryDequeue(out next!))
+                {
+                    _catchUpQueue = null;
+                    _catchUpRunning = false;
+                    return;
+                }
+            }
         }
     }
 
@@ -252,56 +289,81 @@ internal sealed partial class Session : IWebSocketMessageHandler
 
     /// <summary>
     /// Token timeline: TokenExpiring some time before expiry, close 4001 after the grace period. A successful
-    /// RefreshToken replaces the timeline (the old one is cancelled).
+    /// RefreshToken replaces the timeline. One entry on the connection's timer wheel, rescheduled in place: no timer,
+    /// task or token source per connection.
     /// </summary>
     private void ScheduleTokenTimeline(long expiresAt)
     {
-        var next = new CancellationTokenSource();
-        Interlocked.Exchange(ref _tokenTimeline, next)?.Cancel();
-        if (_closed != 0)
+        var o = _services.Options;
+        long now = _services.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        long remaining = expiresAt - now;
+        long lead = Math.Min(o.TokenRefreshLeadSeconds * 1000L, Math.Max(0, remaining / 3));
+        long warnAt = expiresAt - lead;
+        lock (_tokenTimer)
         {
-            next.Cancel();
+            _tokenExpiresAt = expiresAt;
+            _tokenWarnAt = warnAt;
+            _tokenCloseAt = expiresAt + (o.TokenGraceSeconds * 1000L);
+            _tokenWarned = false;
         }
 
-        _ = TokenTimelineAsync(expiresAt, next.Token);
+        ScheduleTokenTimer(warnAt - now);
     }
 
-    private async Task TokenTimelineAsync(long expiresAt, CancellationToken replaced)
+    private void ScheduleTokenTimer(long dueInMs)
     {
-        var o = _services.Options;
-        var time = _services.Time;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(replaced, Connection.Closing);
-        try
-        {
-            var remaining = expiresAt - time.GetUtcNow().ToUnixTimeMilliseconds();
-            var lead = Math.Min(o.TokenRefreshLeadSeconds * 1000L, Math.Max(0, remaining / 3));
-            var closeAt = expiresAt + (o.TokenGraceSeconds * 1000L);
-            await DelayUntilAsync(expiresAt - lead, time, linked.Token).ConfigureAwait(false);
+        Connection.Timers.Schedule(_tokenTimer, TimeSpan.FromMilliseconds(Math.Max(0, dueInMs)));
 
+        // Dispose sets _closed, then cancels: checking after scheduling means a schedule racing with Dispose is undone
+        // here, so a dead session is never kept alive by a deadline hours away.
+        if (Volatile.Read(ref _closed) != 0)
+        {
+            Connection.Timers.Cancel(_tokenTimer);
+        }
+    }
+
+    /// <summary>The token timer fired: warn, or close, or (after a refresh raced with the tick) wait some more.</summary>
+    private void OnTokenTimer()
+    {
+        if (Volatile.Read(ref _closed) != 0 || Connection.Closing.IsCancellationRequested)
+        {
+            return;
+        }
+
+        long now = _services.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        long expiresAt, closeAt, wakeAt;
+        bool warn = false, close = false;
+        lock (_tokenTimer)
+        {
+            expiresAt = _tokenExpiresAt;
+            closeAt = _tokenCloseAt;
+            if (!_tokenWarned && now >= _tokenWarnAt)
+            {
+                _tokenWarned = warn = true;
+            }
+            else if (_tokenWarned && now >= closeAt)
+            {
+                close = true;
+            }
+
+            wakeAt = _tokenWarned ? closeAt : _tokenWarnAt;
+        }
+
+        if (close)
+        {
+            Connection.Close(CloseCodes.TokenExpired, "token expired");
+            return;
+        }
+
+        if (warn)
+        {
             var frame = OutboundFrame.Rent(32);
             ServerFrameWriter.WriteTokenExpiring(frame, expiresAt, closeAt);
             Enqueue(frame);
-
-            await DelayUntilAsync(closeAt, time, linked.Token).ConfigureAwait(false);
-
-            Connection.Close(CloseCodes.TokenExpired, "token expired");
         }
-        catch (OperationCanceledException)
-        {
-            // refreshed, or the connection ended first
-        }
-    }
 
-    /// <summary>Waits until a Unix-ms instant. Task.Delay takes at most ~49.7 days (uint.MaxValue - 1 ms), and tokens
-    /// may live longer, so long waits go in one-day steps.</summary>
-    private static async Task DelayUntilAsync(long unixMs, TimeProvider time, CancellationToken cancellationToken)
-    {
-        const long MaxStepMs = 24 * 3600 * 1000;
-        long left;
-        while ((left = unixMs - time.GetUtcNow().ToUnixTimeMilliseconds()) > 0)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(left, MaxStepMs)), time, cancellationToken).ConfigureAwait(false);
-        }
+        // A refresh may have rescheduled the entry meanwhile; scheduling again only moves it to the current deadline.
+        ScheduleTokenTimer(wakeAt - now);
     }
 
     /// <summary>Offers an ephemeral frame; dropped (and counted) when the queue is half full or closing.</summary>
