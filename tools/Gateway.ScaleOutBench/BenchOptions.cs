@@ -17,7 +17,7 @@ internal sealed class BenchOptions
           --one-chat-in-flight N   unacknowledged sends per sender, one chat (default 8; the server allows 64)
           --chats N                chats in the many-chats test, one sender each (default 64)
           --many-in-flight N       unacknowledged sends per sender, many chats (default 4)
-          --size BYTES             message content size (default 100; at least 20)
+          --size BYTES             message content size (default 100; at least 28)
           --server-cpus LIST       pin every server process (and nats-server) with taskset -c LIST (default: no pinning)
           --no-probe               skip the NATS component probe in the distributed runs
           --server PATH            Gateway.Server.dll (default: src/Gateway.Server/bin/Release/net10.0)
@@ -114,7 +114,7 @@ internal sealed class BenchOptions
         if (o.Runs < 1 || o.LatencyRate <= 0 || o.LatencySeconds <= 0 || o.Seconds <= 0 || o.WarmupSeconds < 0
             || o.OneChatSenders < 1 || o.Chats < 1 || o.OneChatInFlight is < 1 or > 64 || o.ManyInFlight is < 1 or > 64 || o.Size < Payload.HeaderSize)
         {
-            throw new ArgumentException("an option is out of range (in-flight 1..64, size >= 20, counts >= 1, durations > 0)");
+            throw new ArgumentException("an option is out of range (in-flight 1..64, size >= 28, counts >= 1, durations > 0)");
         }
 
         o.RepositoryRoot = FindRepositoryRoot();

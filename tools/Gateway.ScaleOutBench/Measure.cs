@@ -25,6 +25,7 @@ internal static class Measure
         var total = warmupCount + (long)(o.LatencySeconds * o.LatencyRate);
         var intended = new long[total];
         var delivery = Histograms.New();
+        var fromSend = Histograms.New();
         var ack = Histograms.New();
         var lag = Histograms.New();
         long received = 0, acked = 0, anomalies = 0, errors = 0;
@@ -38,7 +39,7 @@ internal static class Measure
 
             // The chat is new and only this sender writes to it: seq must run 1, 2, 3, … (a gap, duplicate or reorder
             // is an anomaly; the test does not try to repair it).
-            if (!Payload.TryRead(content, out var counter, out var due) || seq != lastSeq + 1)
+            if (!Payload.TryRead(content, out var counter, out var due, out var sent) || seq != lastSeq + 1)
             {
                 Interlocked.Increment(ref anomalies);
             }
@@ -47,6 +48,7 @@ internal static class Measure
             if (counter >= warmupCount)
             {
                 Histograms.Record(delivery, due, now);
+                Histograms.Record(fromSend, sent, now);
             }
 
             Interlocked.Increment(ref received);
@@ -82,8 +84,8 @@ internal static class Measure
             }
 
             Volatile.Write(ref intended[i], due);
-            Payload.Write(content, i, due);
             var now = Stopwatch.GetTimestamp();
+            Payload.Write(content, i, due, now);
             if (i >= warmupCount)
             {
                 Histograms.Record(lag, due, now);
@@ -95,7 +97,7 @@ internal static class Measure
         await WaitUntilAsync(() => Interlocked.Read(ref received) >= total && Interlocked.Read(ref acked) + Interlocked.Read(ref errors) >= total, ct)
             .ConfigureAwait(false);
         d.EnsureAlive();
-        return new LatencyResult(Percentiles.Of(delivery), Percentiles.Of(ack), Percentiles.Of(lag), total, Interlocked.Read(ref received),
+        return new LatencyResult(Percentiles.Of(delivery), Percentiles.Of(fromSend), Percentiles.Of(ack), Percentiles.Of(lag), total, Interlocked.Read(ref received),
             Interlocked.Read(ref anomalies), Interlocked.Read(ref errors));
     }
 
@@ -195,7 +197,7 @@ internal static class Measure
                 return;
             }
 
-            Payload.Write(content, i, now);
+            Payload.Write(content, i, now, now);
             await connection.SendAsync(chat, content, ct).ConfigureAwait(false);
         }
     }

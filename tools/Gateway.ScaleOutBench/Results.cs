@@ -12,9 +12,10 @@ internal sealed record Percentiles(double P50, double P99, double P999, double M
             h.GetMaxValue() / 1000.0, h.TotalCount);
 }
 
-/// <summary>Open-loop latency test: delivery (intended send → receive on the other gateway), ack (intended send →
-/// SendAck on the sender), and the bench's own scheduling lag (intended → actual send).</summary>
-internal sealed record LatencyResult(Percentiles Delivery, Percentiles Ack, Percentiles Lag, long Sent, long Received, long Anomalies, long Errors);
+/// <summary>Open-loop latency test: delivery (intended send → receive on the other gateway), the same from the actual
+/// send (without the bench timer's lateness), ack (intended send → SendAck on the sender), and the bench's own
+/// scheduling lag (intended → actual send).</summary>
+internal sealed record LatencyResult(Percentiles Delivery, Percentiles DeliveryFromSend, Percentiles Ack, Percentiles Lag, long Sent, long Received, long Anomalies, long Errors);
 
 /// <summary>Closed-loop throughput test: acknowledged sends per second over the measured window, the slowest whole
 /// second in it, and the ack latency under that load.</summary>
