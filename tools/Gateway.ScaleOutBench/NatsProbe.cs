@@ -40,6 +40,10 @@ internal static class NatsProbe
                     await msg.ReplyAsync(msg.Data, cancellationToken: ct).ConfigureAwait(false);
                 }
             }, ct);
+
+            // A PING answered means the server has processed the SUB sent before it on that connection; without
+            // this, the first request can race the subscription and get "no responders".
+            await responder.PingAsync(ct).ConfigureAwait(false);
             for (var i = 0; i < Samples; i++)
             {
                 var t0 = Stopwatch.GetTimestamp();
@@ -64,6 +68,7 @@ internal static class NatsProbe
         var issued = new long[Samples];
         var seen = 0;
         await using var live = await responder.SubscribeCoreAsync<byte[]>("scaleout.probe.live.scaleout.probe.log.c1", cancellationToken: ct).ConfigureAwait(false);
+        await responder.PingAsync(ct).ConfigureAwait(false);
         var watch = Task.Run(async () =>
         {
             await foreach (var msg in live.Msgs.ReadAllAsync(ct).ConfigureAwait(false))

@@ -66,7 +66,20 @@ static async Task<RunResult> RunOnceAsync(string setup, int run, BenchOptions o,
     var latency = await Measure.LatencyAsync(d, o, run, ct).ConfigureAwait(false);
     var one = await Measure.ThroughputAsync(d, o, "one", 1, o.OneChatSenders, o.OneChatInFlight, ct).ConfigureAwait(false);
     var many = await Measure.ThroughputAsync(d, o, "many", o.Chats, 1, o.ManyInFlight, ct).ConfigureAwait(false);
-    var probe = o.Probe && d.NatsUrl is { } url ? await NatsProbe.RunAsync(url, o.LatencyRate, ct).ConfigureAwait(false) : null;
+    ProbeResult? probe = null;
+    if (o.Probe && d.NatsUrl is { } url)
+    {
+        try
+        {
+            probe = await NatsProbe.RunAsync(url, o.LatencyRate, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException or InvalidOperationException)
+        {
+            // The probe only explains the numbers; its failure must not void the run's measurements.
+            Console.Error.WriteLine($"  probe failed: {e.Message}");
+        }
+    }
+
     return new RunResult(setup, run, latency, one, many, probe);
 }
 
