@@ -41,7 +41,7 @@ internal static class Report
         s.AppendLine();
         s.AppendLine("## Setup");
         s.AppendLine();
-        s.AppendLine(Inv, $"- Command: `dotnet run -c Release --project tools/Gateway.ScaleOutBench -- {o.CommandLine}`");
+        s.AppendLine(Inv, $"- Command: `dotnet run -c Release --project tools/Gateway.ScaleOutBench{(o.CommandLine.Length > 0 ? " -- " + o.CommandLine : "")}`");
         s.AppendLine(Inv, $"- Distributed: nats-server ({env.NatsVersion}, JetStream, file store, 1 replica) + 1 writer + 2 gateways, each its own process; embedded: one `--role all` server. Every setup starts fresh (new temp directories) for every run.");
         s.AppendLine(Inv, $"- Order: {string.Join(' ', env.Order)} (interleaved, {o.Runs} run(s) per setup).");
         s.AppendLine(Inv, $"- Machine: {env.CpuModel}, {Environment.ProcessorCount} CPUs, {env.Os}; .NET {Environment.Version}. Server pinning: {(o.ServerCpus is null ? "none (servers, nats-server and the bench client share all CPUs)" : "taskset -c " + o.ServerCpus)}.");
