@@ -199,6 +199,10 @@ internal sealed class BenchConnection : IAsyncDisposable
                 Failure = "connection lost: " + e.Message;
             }
         }
+        catch (Exception e) when (e is FormatException or MessagePackSerializationException or EndOfStreamException)
+        {
+            Failure = "bad frame from the server: " + e.Message;
+        }
 
         var error = new WebSocketException(Failure ?? "closed");
         _hello.TrySetException(error);
