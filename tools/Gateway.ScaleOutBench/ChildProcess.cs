@@ -14,9 +14,9 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     static ChildProcess()
     {
-        // Whatever ends the bench (an exception, Ctrl-C, SIGTERM), no server is left behind.
+        // The last resort, if the bench exits without disposing its deployments (an unhandled exception): no
+        // server is left behind. Signals are handled in Program, which cancels and disposes in order.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
-        Console.CancelKeyPress += (_, _) => KillAll();
     }
 
     private ChildProcess(string name, Process process)
@@ -79,7 +79,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until <paramref name="file"/> exists (the process's "I am listening" signal), or throws with its output.</summary>
-    public async Task WaitForFileAsync(string file, TimeSpan timeout)
+    public async Task WaitForFileAsync(string file, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = Stopwatch.StartNew();
         while (!File.Exists(file))
@@ -90,7 +90,7 @@ internal sealed class ChildProcess : IAsyncDisposable
                     $"(exited: {HasExited}). Its last output:{Environment.NewLine}{Tail()}");
             }
 
-            await Task.Delay(25).ConfigureAwait(false);
+            await Task.Delay(25, ct).ConfigureAwait(false);
         }
     }
 
@@ -124,9 +124,9 @@ internal sealed class ChildProcess : IAsyncDisposable
                 _process.Kill(entireProcessTree: true);
             }
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
         {
-            // Already gone.
+            // Already gone, or being reaped.
         }
     }
 

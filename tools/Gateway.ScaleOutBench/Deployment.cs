@@ -61,12 +61,12 @@ internal sealed class Deployment : IAsyncDisposable
     public IReadOnlyList<ChildProcess> Children => _children;
 
     /// <summary>Starts one <c>--role all</c> server.</summary>
-    public static async Task<Deployment> StartEmbeddedAsync(BenchOptions options)
+    public static async Task<Deployment> StartEmbeddedAsync(BenchOptions options, CancellationToken ct)
     {
         var d = new Deployment("embedded");
         try
         {
-            var (ws, http) = await d.StartServerAsync(options, "server", "all", []).ConfigureAwait(false);
+            var (ws, http) = await d.StartServerAsync(options, "server", "all", [], ct).ConfigureAwait(false);
             d.GatewayA = d.GatewayB = ws!;
             d.AdminHttp = http;
             return d;
@@ -79,19 +79,19 @@ internal sealed class Deployment : IAsyncDisposable
     }
 
     /// <summary>Starts nats-server (JetStream, file store), one writer, then two gateways.</summary>
-    public static async Task<Deployment> StartDistributedAsync(BenchOptions options)
+    public static async Task<Deployment> StartDistributedAsync(BenchOptions options, CancellationToken ct)
     {
         var d = new Deployment("distributed");
         try
         {
-            d.NatsUrl = await d.StartNatsAsync(options).ConfigureAwait(false);
+            d.NatsUrl = await d.StartNatsAsync(options, ct).ConfigureAwait(false);
             string[] nats = [$"--Nats:Url={d.NatsUrl}"];
 
             // The writer creates or verifies the streams at start-up; gateways start after it so their first command
             // finds a writer listening.
-            await d.StartServerAsync(options, "writer", "writer", [.. nats, "--Nats:NodeId=w1"]).ConfigureAwait(false);
-            var a = d.StartServerAsync(options, "gateway-a", "gateway", [.. nats, "--Nats:NodeId=gw-a"]);
-            var b = d.StartServerAsync(options, "gateway-b", "gateway", [.. nats, "--Nats:NodeId=gw-b"]);
+            await d.StartServerAsync(options, "writer", "writer", [.. nats, "--Nats:NodeId=w1"], ct).ConfigureAwait(false);
+            var a = d.StartServerAsync(options, "gateway-a", "gateway", [.. nats, "--Nats:NodeId=gw-a"], ct);
+            var b = d.StartServerAsync(options, "gateway-b", "gateway", [.. nats, "--Nats:NodeId=gw-b"], ct);
             var (wsA, httpA) = await a.ConfigureAwait(false);
             var (wsB, _) = await b.ConfigureAwait(false);
             d.GatewayA = wsA!;
@@ -164,7 +164,7 @@ internal sealed class Deployment : IAsyncDisposable
         }
     }
 
-    private async Task<string> StartNatsAsync(BenchOptions options)
+    private async Task<string> StartNatsAsync(BenchOptions options, CancellationToken ct)
     {
         var dir = Path.Combine(_root, "nats");
         var portsDir = Path.Combine(dir, "ports");
@@ -173,7 +173,7 @@ internal sealed class Deployment : IAsyncDisposable
             ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", Path.Combine(dir, "js"), "--ports_file_dir", portsDir], options.ServerCpus);
         _children.Add(nats);
         var file = Path.Combine(portsDir, $"nats-server_{nats.Pid}.ports");
-        await nats.WaitForFileAsync(file, TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+        await nats.WaitForFileAsync(file, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
 
         // The file can be seen before it is completely written: retry the parse for up to 50 × 20 ms = 1 s.
         for (var attempt = 0; ; attempt++)
@@ -190,7 +190,7 @@ internal sealed class Deployment : IAsyncDisposable
         }
     }
 
-    private async Task<(Uri? Ws, Uri Http)> StartServerAsync(BenchOptions options, string name, string role, string[] extra)
+    private async Task<(Uri? Ws, Uri Http)> StartServerAsync(BenchOptions options, string name, string role, string[] extra, CancellationToken ct)
     {
         var data = Path.Combine(_root, name);
         Directory.CreateDirectory(data);
@@ -211,7 +211,7 @@ internal sealed class Deployment : IAsyncDisposable
         _children.Add(child);
 
         // 60 s: a cold .NET start on 2 busy cores, plus NATS stream creation for the writer.
-        await child.WaitForFileAsync(portsFile, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        await child.WaitForFileAsync(portsFile, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
         var ports = JsonSerializer.Deserialize<Dictionary<string, string>>(await File.ReadAllTextAsync(portsFile).ConfigureAwait(false))!;
         return (ports["ws"] is { Length: > 0 } ws ? new Uri(ws) : null, new Uri(ports["http"]));
     }

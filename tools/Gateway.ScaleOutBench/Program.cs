@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Gateway.ScaleOutBench;
 
 BenchOptions options;
@@ -20,11 +21,18 @@ catch (ArgumentException e)
 
 // A hard stop well past the expected ~6-8 minutes (6 runs × ~1 min): a wedged run must not hold the machine.
 using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(20));
-Console.CancelKeyPress += (_, e) =>
+
+// Ctrl-C, kill and a closed terminal stop the bench the orderly way: the current test is cancelled, its servers are
+// killed and their temp directories removed, and the report says which run was cut short.
+void OnSignal(PosixSignalContext context)
 {
-    e.Cancel = true;
+    context.Cancel = true;
     stop.Cancel();
-};
+}
+
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
 
 var env = new Report.RunEnvironment { NatsVersion = NatsVersion(options.NatsServer) };
 var runs = new List<RunResult>();
@@ -34,6 +42,11 @@ for (var run = 1; run <= options.Runs && !stop.IsCancellationRequested; run++)
 {
     foreach (var setup in new[] { "distributed", "embedded" })
     {
+        if (stop.IsCancellationRequested)
+        {
+            break;
+        }
+
         env.Order.Add(setup[0].ToString());
         Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] run {run}/{options.Runs}: {setup}");
         try
@@ -47,7 +60,7 @@ for (var run = 1; run <= options.Runs && !stop.IsCancellationRequested; run++)
             or IOException or NATS.Client.Core.NatsException or OperationCanceledException)
         {
             failures.Add($"{setup} run {run}: {e.GetType().Name}: {e.Message}");
-            Console.Error.WriteLine($"  FAILED: {e}");
+            Console.Error.WriteLine(stop.IsCancellationRequested ? "  stopped (signal or 20-minute limit)" : $"  FAILED: {e}");
         }
     }
 }
@@ -61,8 +74,8 @@ return failures.Count == 0 ? 0 : 1;
 static async Task<RunResult> RunOnceAsync(string setup, int run, BenchOptions o, CancellationToken ct)
 {
     await using var d = setup == "distributed"
-        ? await Deployment.StartDistributedAsync(o).ConfigureAwait(false)
-        : await Deployment.StartEmbeddedAsync(o).ConfigureAwait(false);
+        ? await Deployment.StartDistributedAsync(o, ct).ConfigureAwait(false)
+        : await Deployment.StartEmbeddedAsync(o, ct).ConfigureAwait(false);
     var latency = await Measure.LatencyAsync(d, o, run, ct).ConfigureAwait(false);
     var one = await Measure.ThroughputAsync(d, o, "one", 1, o.OneChatSenders, o.OneChatInFlight, ct).ConfigureAwait(false);
     var many = await Measure.ThroughputAsync(d, o, "many", o.Chats, 1, o.ManyInFlight, ct).ConfigureAwait(false);
