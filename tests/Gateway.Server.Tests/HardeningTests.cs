@@ -120,11 +120,13 @@ public sealed class HardeningTests
     [Fact]
     public async Task Stalled_reader_is_closed_4002_others_keep_receiving_and_it_resumes_without_loss()
     {
-        // 200 × 30 KB = 6 MB for the stalled reader: more than the kernel can buffer on loopback (4 MB send
-        // buffer at most, net.ipv4.tcp_wmem) plus Kestrel's 64 KB output pipe, so the gateway's own bound must act.
-        const int readers = 50, messages = 200;
+        // 300 × 30 KB = 9 MB for the stalled reader: more than the kernel can buffer on loopback (4 MB send
+        // buffer at most, net.ipv4.tcp_wmem) plus Kestrel's 64 KB output pipe plus the 1 MB queue bound, so the gateway's
+        // own bound must act. The bound leaves the readers that keep up ~33 messages of slack: with 4 (a 128 KB bound)
+        // a reader descheduled for a few milliseconds on a loaded 2-core machine was itself cut off as slow.
+        const int readers = 50, messages = 300;
         var content = new string('x', 30_000);
-        await using var gw = await TestGateway.StartAsync(null, "--Gateway:MaxOutboundFrames=64", "--Gateway:MaxOutboundBytes=131072",
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:MaxOutboundFrames=64", "--Gateway:MaxOutboundBytes=1048576",
             "--Gateway:SendsPerSecond=100000", "--Gateway:SendBurst=100000", "--Gateway:HandshakesPerSecondPerIp=0");
         var members = Enumerable.Range(0, readers).Select(i => $"r{i}").Append("alice").Append("stalled").ToArray();
         await gw.CreateChatAsync("busy", members);
