@@ -35,12 +35,12 @@ dotnet build -c Release tools/Gateway.LoadGen >/dev/null
 LOADGEN=(taskset -c "$LOADGEN_CPU" dotnet tools/Gateway.LoadGen/bin/Release/net10.0/Gateway.LoadGen.dll)
 
 # Scenario entries: name|scenario|full args|quick args|targets ("all" or "gateway"). The broadcast entries step the
-# publish rate up from a start that keeps the first step near 10k deliveries/s (rate × S), doubling per step, until
+# publish rate up from a start that keeps the first step near 2k deliveries/s (rate × S; 10k at S = 10,000), doubling per step, until
 # p99 > 50 ms or deliveries stop growing. The soak needs a server seq and cursor resume, which no peer has.
 SCENARIOS=(
   "idle|idle|--steps 1000,2000,5000,10000,15000 --workers 1|--steps 200,500,1000 --settle-seconds 2|all"
-  "broadcast-100|broadcast|--subscribers 100 --rate 100 --step-seconds 5|--subscribers 100 --rate 100 --step-seconds 2 --max-steps 4|all"
-  "broadcast-1000|broadcast|--subscribers 1000 --rate 10 --step-seconds 5|--subscribers 1000 --rate 10 --step-seconds 2 --max-steps 3|all"
+  "broadcast-100|broadcast|--subscribers 100 --rate 20 --step-seconds 5|--subscribers 100 --rate 100 --step-seconds 2 --max-steps 4|all"
+  "broadcast-1000|broadcast|--subscribers 1000 --rate 2 --step-seconds 5|--subscribers 1000 --rate 10 --step-seconds 2 --max-steps 3|all"
   "broadcast-10000|broadcast|--subscribers 10000 --rate 1 --step-seconds 5|--subscribers 2000 --rate 5 --step-seconds 2 --max-steps 2|all"
   "pairs|pairs|--pairs 1000 --rate 5000 --duration 20|--pairs 50 --rate 500 --duration 3|all"
   "connect|connect|--connections 10000 --concurrency 128|--connections 500|all"
