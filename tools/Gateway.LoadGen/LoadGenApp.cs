@@ -75,6 +75,7 @@ public static class LoadGenApp
                     HttpEndpoint = cli.Get("--http") is { } h ? new Uri(h) : null,
                     AdminKey = cli.Get("--admin-key") ?? (cli.Get("--admin-key-file") is { } f ? (await File.ReadAllTextAsync(f).ConfigureAwait(false)).Trim() : null),
                     SigningKey = cli.Get("--signing-key"),
+                    Token = cli.Get("--token"),
                     Tenant = cli.Get("--tenant", "load"),
                 };
             }
@@ -92,6 +93,7 @@ public static class LoadGenApp
                     ["serverPid"] = serverPid?.ToString(CultureInfo.InvariantCulture) ?? "unknown",
                     ["serverCpu"] = serverCpu?.ToString(CultureInfo.InvariantCulture) ?? cli.Get("--server-cpu-note", "not pinned by the tool"),
                     ["serverGc"] = GcMode(settings.Name, gc, serverCpu, cli.Get("--server-gc-note")),
+                    ["auth"] = AuthMode(settings),
                 },
             };
             var coordinator = new Coordinator(cli, settings, serverPid, report);
@@ -141,6 +143,13 @@ public static class LoadGenApp
             return Environment.ProcessorCount;
         }
     }
+
+    /// <summary>How connections authenticate, so a connect-storm figure says what it paid for.</summary>
+    private static string AuthMode(TargetSettings s) =>
+        s.Name == "gateway" ? "JWT HS256 (signature + lifetime)"
+        : s.SigningKey is not null ? "JWT HS256 (signature + lifetime)"
+        : s.Token is not null ? "shared token (string compare)"
+        : "none";
 
     /// <summary>
     /// What we know of the server's GC mode. Gateway.Server is a Web SDK app (Server GC by default), and the

@@ -39,7 +39,7 @@ public static class Summary
             sb.Append(preamble).Append("\n\n");
         }
 
-        foreach (var scenario in reports.GroupBy(r => r.Scenario).OrderBy(g => g.Key, StringComparer.Ordinal))
+        foreach (var scenario in reports.GroupBy(GroupKey).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             sb.Append(ic, $"## {scenario.Key}\n\n");
             var first = scenario.First();
@@ -92,6 +92,13 @@ public static class Summary
 
         return sb.ToString();
     }
+
+    /// <summary>
+    /// Runs are compared within a scenario and, for broadcast, within one fanout: S = 100 and S = 1,000 are different
+    /// experiments whose medians must not mix.
+    /// </summary>
+    private static string GroupKey(RunReport r) =>
+        r.Scenario == "broadcast" && r.Parameters.TryGetValue("subscribers", out var s) ? $"broadcast, S = {s}" : r.Scenario;
 
     private static double? MedianOf(IEnumerable<RunReport> runs, string metric)
     {

@@ -23,10 +23,13 @@ public sealed record TargetSettings
 
     /// <summary>Tenant the load users live in.</summary>
     public string Tenant { get; init; } = "load";
+
+    /// <summary>A shared server token, for targets authenticated by one (nats-server's <c>authorization { token }</c>).</summary>
+    public string? Token { get; init; }
 }
 
 /// <summary>
-/// Maps target names to factories. Peers (SignalR, Node ws, nats-server) register here with one line each; workers
+/// Maps target names to factories. Peers (SignalR, Node ws, nats-server) are registered under their <c>bench/peers/</c> folder names; workers
 /// look the name up again in their own process.
 /// </summary>
 public static class TargetRegistry
@@ -34,6 +37,9 @@ public static class TargetRegistry
     private static readonly Dictionary<string, Func<TargetSettings, ILoadTarget>> Factories = new(StringComparer.OrdinalIgnoreCase)
     {
         ["gateway"] = static s => new GatewayTarget(s),
+        ["signalr"] = PeerTarget.SignalR,
+        ["node-ws"] = PeerTarget.NodeWs,
+        ["nats-ws"] = PeerTarget.NatsWs,
     };
 
     /// <summary>Names of every registered target.</summary>
