@@ -27,12 +27,20 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
     private readonly Dictionary<(string, string), Watch> _watches = [];
     private volatile Action<EventEnvelope>[] _handlers = [];
 
+    private readonly TimeSpan _subscribeTimeout;
+
     /// <summary>Creates the bus over a connection.</summary>
-    public NatsGatewayBus(INatsConnection connection, Subjects subjects, ILogger logger)
+    /// <param name="connection">The NATS connection.</param>
+    /// <param name="subjects">The subject layout.</param>
+    /// <param name="logger">Where handler and decode failures go.</param>
+    /// <param name="subscribeTimeout">How long starting a chat's subscription may take (it needs a round trip to the server;
+    /// while NATS is unreachable it fails after this instead of holding the Subscribe). Default 5 s.</param>
+    public NatsGatewayBus(INatsConnection connection, Subjects subjects, ILogger logger, TimeSpan? subscribeTimeout = null)
     {
         _connection = connection;
         _subjects = subjects;
         _logger = logger;
+        _subscribeTimeout = subscribeTimeout ?? TimeSpan.FromSeconds(5);
     }
 
     /// <summary>Chats currently watched (for metrics and tests).</summary>
@@ -200,14 +208,39 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
 
         public async Task StartAsync()
         {
-            _sub = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Live(TenantId, ChatId)).ConfigureAwait(false);
-            _typing = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Typing(TenantId, ChatId)).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(bus._subscribeTimeout);
+            try
+            {
+                _sub = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Live(TenantId, ChatId), cancellationToken: timeout.Token).ConfigureAwait(false);
+                _typing = await bus._connection.SubscribeCoreAsync<byte[]>(bus._subjects.Typing(TenantId, ChatId), cancellationToken: timeout.Token).ConfigureAwait(false);
 
-            // The server handles a connection's protocol in order: once the PONG is back, the SUB is in effect, and every
-            // event committed from now on is delivered here.
-            await bus._connection.PingAsync().ConfigureAwait(false);
+                // The server handles a connection's protocol in order: once the PONG is back, the SUB is in effect, and
+                // every event committed from now on is delivered here.
+                await bus._connection.PingAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                await DisposeSubscriptionsAsync().ConfigureAwait(false);
+                throw e is OperationCanceledException
+                    ? new TimeoutException($"subscribing to chat {ChatId} took over {bus._subscribeTimeout.TotalSeconds} s (NATS unreachable?)", e)
+                    : e;
+            }
+
             _loop = Task.Run(ReadAsync);
             _typingLoop = Task.Run(ReadTypingAsync);
+        }
+
+        private async Task DisposeSubscriptionsAsync()
+        {
+            if (_sub is not null)
+            {
+                await _sub.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_typing is not null)
+            {
+                await _typing.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         public async Task StopAsync()
@@ -221,16 +254,7 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
                 return; // never started
             }
 
-            if (_sub is not null)
-            {
-                await _sub.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (_typing is not null)
-            {
-                await _typing.DisposeAsync().ConfigureAwait(false);
-            }
-
+            await DisposeSubscriptionsAsync().ConfigureAwait(false);
             if (_loop is not null)
             {
                 await _loop.ConfigureAwait(false);

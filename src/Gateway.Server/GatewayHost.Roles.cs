@@ -82,7 +82,7 @@ public static partial class GatewayHost
         services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<RemoteWriter>());
         services.AddSingleton<IMembership>(sp => sp.GetRequiredService<RemoteWriter>());
         services.AddSingleton(sp => new NatsGatewayBus(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<Subjects>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Bus")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Bus"), TimeSpan.FromMilliseconds(nats.CommandDeadlineMs)));
         services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<NatsGatewayBus>());
         services.AddSingleton(sp =>
         {

@@ -184,6 +184,11 @@ public sealed class DistributedTests
         var error = Assert.IsType<ErrorFrame>(failure);
         Assert.Equal(ErrorCode.Unavailable, error.Code);
 
+        // So does a Subscribe to a chat this gateway does not watch yet: Unavailable for that chat, not a stuck request.
+        await using var dave = await WsClient.ConnectAsync(gateway.WebSocketUri, RoleHost.Token("alice"));
+        var subscribeDuringOutage = await dave.SubscribeAsync("c2").WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(ErrorCode.Unavailable, subscribeDuringOutage.Code);
+
         await nats.RestartAsync();
 
         // Once NATS is back, the same key is retried (as a client would) and the chat goes on.
