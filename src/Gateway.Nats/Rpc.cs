@@ -245,6 +245,12 @@ public sealed class WriterRpcServer : IAsyncDisposable
     private int _disposed;
     private readonly List<Task> _loops = [];
 
+    // Requests handled at once by this writer. Beyond it the subscription loops stop taking requests: NATS buffers them,
+    // then drops them as a slow consumer, and the gateways' retries (same idempotency key) find another writer or wait.
+    // 1,024 covers ~1k chats sending at once, each serialized on its chat, without letting a flood pile up tasks.
+    private readonly SemaphoreSlim _inFlight = new(MaxInFlight, MaxInFlight);
+    private const int MaxInFlight = 1024;
+
     /// <summary>Creates the server; <see cref="StartAsync"/> subscribes.</summary>
     public WriterRpcServer(INatsConnection connection, NatsWriteService writer, IMessageHistory history, ILogger logger)
     {
@@ -296,6 +302,7 @@ public sealed class WriterRpcServer : IAsyncDisposable
                 await foreach (var msg in sub.Msgs.ReadAllAsync(_stop.Token).ConfigureAwait(false))
                 {
                     // Requests run concurrently: one chat's are serialized inside the write service, others proceed.
+                    await _inFlight.WaitAsync(_stop.Token).ConfigureAwait(false);
                     _ = HandleAsync(msg, handler);
                 }
             }
@@ -333,6 +340,10 @@ public sealed class WriterRpcServer : IAsyncDisposable
         catch (Exception e)
         {
             _logger.LogWarning(e, "Reply on {Subject} failed (the caller retries)", msg.Subject);
+        }
+        finally
+        {
+            _inFlight.Release();
         }
     }
 
