@@ -1,5 +1,8 @@
-# Embedded gateway image: gateway + write service + RocksDB in one process.
+# One image for every role. Default: the embedded system (gateway + write service + RocksDB in one process).
 # Build: docker build -t chatgw .   Run: docker run -p 8080:8080 -p 8081:8081 -v chatgw-data:/data chatgw
+# Distributed (README "Distributed mode"): the same image with arguments, e.g.
+#   docker run -v w1:/data chatgw --role writer  --Nats:Url=nats://nats:4222 --Nats:NodeId=w1 --Gateway:Auth:SigningKey=...
+#   docker run -p 8080:8080 chatgw --role gateway --Nats:Url=nats://nats:4222 --Gateway:Auth:SigningKey=...
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
