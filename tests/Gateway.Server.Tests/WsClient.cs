@@ -170,8 +170,17 @@ public sealed class WsClient : IAsyncDisposable
             var result = await _socket.ReceiveAsync(_buffer.AsMemory(count), cts.Token);
             if (result.MessageType == WebSocketMessageType.Close)
             {
-                // Answer the close as a real client does, so the server's close handshake completes at once.
-                await _socket.CloseOutputAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, null, cts.Token);
+                // Answer the close as a real client does, so the server's close handshake completes at once. A server that
+                // FAILED the connection (1002, 1009, …) may drop TCP right after its close frame (RFC 6455 §7.1.7), and
+                // then our echo meets a reset: the close status is already recorded, which is all a caller asks for.
+                try
+                {
+                    await _socket.CloseOutputAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, null, cts.Token);
+                }
+                catch (WebSocketException) when (_socket.CloseStatus is not null)
+                {
+                }
+
                 return null;
             }
 
