@@ -90,6 +90,11 @@ public static partial class GatewayHost
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, options.DrainGraceSeconds) + 5));
         services.AddSingleton<GatewayConnectionHandler>();
 
+        if (options.PreferInlineScheduling)
+        {
+            builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
+        }
+
         var endpoints = new GatewayEndpoints();
         services.AddSingleton(endpoints);
         var certificate = options.Tls.Enabled ? TlsCertificateLoader.Load(options.Tls) : null;

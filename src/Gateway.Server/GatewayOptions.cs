@@ -92,6 +92,14 @@ public sealed partial class GatewayOptions
     /// <summary>How long after token expiry a connection may live without a RefreshToken, in seconds.</summary>
     public int TokenGraceSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Run socket I/O continuations inline on the transport's I/O threads instead of queueing them to the thread pool
+    /// (Kestrel's <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>). Saves a thread-pool hop per read and per
+    /// send, which matters in broadcast (one send per subscriber per message); unsafe when application code blocks, since
+    /// it would block an I/O thread. Off by default; see README "Performance" for the measured effect.
+    /// </summary>
+    public bool PreferInlineScheduling { get; set; }
+
     /// <summary>Longest a message may live (expiresAt - now), in seconds: 30 days.</summary>
     public long MaxExpirySeconds { get; set; } = 30L * 24 * 3600;
 }

@@ -29,10 +29,12 @@ public sealed class ChatEndToEndTests
         return messages;
     }
 
-    [Fact]
-    public async Task Two_members_chat_and_both_see_dense_seqs()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // Kestrel's inline scheduling (Gateway:PreferInlineScheduling): same behaviour, other threads
+    public async Task Two_members_chat_and_both_see_dense_seqs(bool inlineScheduling)
     {
-        await using var gw = await TestGateway.StartAsync();
+        await using var gw = await TestGateway.StartAsync(null, $"--Gateway:PreferInlineScheduling={inlineScheduling}");
         await gw.CreateChatAsync("general", "alice", "bob");
         await using var alice = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
         await using var bob = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("bob"));
