@@ -136,6 +136,8 @@ done
 
 mode="full"; [ "$QUICK" = 1 ] && mode="QUICK MODE (small counts, short steps: a check that the pipeline works, not a benchmark)"
 preamble="Mode: $mode. Machine: $(nproc --all) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs). Server pinned to CPU $SERVER_CPU, load generator to CPU $LOADGEN_CPU (taskset). $RUNS runs per target, interleaved. Per-run JSON, Markdown and SVG plots are in [$NAME/runs/]($NAME/runs/). Targets: ${TARGETS[*]}."
+# Peers log their content root and similar paths: keep this machine's checkout path out of committed results.
+find "$RAW" -name '*.log' -exec sed -i "s|$PWD/||g" {} +
 "${LOADGEN[@]}" summarize --out "$OUT.md" --title "Load comparison $NAME" --preamble "$preamble" "$RAW" >/dev/null
 # Plot links for the first run of each scenario/target, so the page shows the shapes.
 { echo; echo "## Plots (run 1)"; for f in "$RAW"/*run1-*.svg; do [ -e "$f" ] && echo "![$(basename "$f")]($NAME/runs/$(basename "$f"))"; done; } >>"$OUT.md"
