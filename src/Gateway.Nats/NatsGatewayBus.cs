@@ -43,18 +43,6 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
         _subscribeTimeout = subscribeTimeout ?? TimeSpan.FromSeconds(5);
     }
 
-    /// <summary>Chats currently watched (for metrics and tests).</summary>
-    public int WatchedChats
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _watches.Count;
-            }
-        }
-    }
-
     /// <summary>Raised after the connection to NATS was re-established, with every watched chat: live events may have
     /// been lost while it was down.</summary>
     public event Action<string, string>? OnReconnected;

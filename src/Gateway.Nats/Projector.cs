@@ -52,11 +52,6 @@ public sealed class Projector : IAsyncDisposable
         }
     }
 
-    /// <summary>Events applied since start (for tests and metrics).</summary>
-    public long Applied => Interlocked.Read(ref _applied);
-
-    private long _applied;
-
     /// <summary>Creates (or reuses) the durable consumers and starts one apply loop per stream.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -181,7 +176,6 @@ public sealed class Projector : IAsyncDisposable
                     watermark.Advance(meta.Sequence.Stream);
                 }
 
-                Interlocked.Add(ref _applied, batch.Count);
                 batch.Clear();
             }
         }

@@ -34,9 +34,6 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
         _options = options;
     }
 
-    /// <summary>Reads that joined an identical one in flight on this gateway.</summary>
-    public long CoalescedReads => _reads.Joined;
-
     /// <inheritdoc />
     public async ValueTask<SendResult> SendAsync(SendMessage command, CancellationToken cancellationToken = default)
     {

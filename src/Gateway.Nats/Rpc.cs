@@ -260,9 +260,6 @@ public sealed class WriterRpcServer : IAsyncDisposable
         _logger = logger;
     }
 
-    /// <summary>Reads that joined an identical one in flight.</summary>
-    public long CoalescedReads => _reads.Joined;
-
     /// <summary>Subscribes to the request subjects (confirmed by the server before this returns).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -16,11 +16,8 @@ public sealed class DistributedTests
     [Fact]
     public async Task Clients_on_two_gateways_chat_in_both_directions()
     {
-        await using var nats = await NatsServer.StartAsync();
-        await using var writer = await RoleHost.StartWriterAsync(nats.Url, "w1");
-        await using var gatewayA = await RoleHost.StartGatewayAsync(nats.Url);
-        await using var gatewayB = await RoleHost.StartGatewayAsync(nats.Url);
-        await gatewayA.CreateChatAsync("c1", "alice", "bob");
+        await using var deployment = await TwoGateways.StartAsync();
+        var (gatewayA, gatewayB) = (deployment.GatewayA, deployment.GatewayB);
 
         await using var alice = await WsClient.ConnectAsync(gatewayA.WebSocketUri, RoleHost.Token("alice"));
         await using var bob = await WsClient.ConnectAsync(gatewayB.WebSocketUri, RoleHost.Token("bob"));
@@ -44,11 +41,8 @@ public sealed class DistributedTests
     [Fact]
     public async Task A_client_resumes_on_another_gateway_from_its_cursor_without_gaps_or_duplicates()
     {
-        await using var nats = await NatsServer.StartAsync();
-        await using var writer = await RoleHost.StartWriterAsync(nats.Url, "w1");
-        await using var gatewayA = await RoleHost.StartGatewayAsync(nats.Url);
-        await using var gatewayB = await RoleHost.StartGatewayAsync(nats.Url);
-        await gatewayA.CreateChatAsync("c1", "alice", "bob");
+        await using var deployment = await TwoGateways.StartAsync();
+        var (gatewayA, gatewayB) = (deployment.GatewayA, deployment.GatewayB);
         await using var alice = await WsClient.ConnectAsync(gatewayA.WebSocketUri, RoleHost.Token("alice"));
 
         ulong cursor;
@@ -132,11 +126,8 @@ public sealed class DistributedTests
     [Fact]
     public async Task Removing_a_member_through_gateway_A_revokes_the_live_subscription_held_on_gateway_B()
     {
-        await using var nats = await NatsServer.StartAsync();
-        await using var writer = await RoleHost.StartWriterAsync(nats.Url, "w1");
-        await using var gatewayA = await RoleHost.StartGatewayAsync(nats.Url);
-        await using var gatewayB = await RoleHost.StartGatewayAsync(nats.Url);
-        await gatewayA.CreateChatAsync("c1", "alice", "bob");
+        await using var deployment = await TwoGateways.StartAsync();
+        var (gatewayA, gatewayB) = (deployment.GatewayA, deployment.GatewayB);
         await using var bob = await WsClient.ConnectAsync(gatewayB.WebSocketUri, RoleHost.Token("bob"));
         Assert.Equal(ErrorCode.None, (await bob.SubscribeAsync("c1")).Code);
 
@@ -258,11 +249,8 @@ public sealed class DistributedTests
     [Fact]
     public async Task Typing_on_gateway_A_reaches_a_subscriber_on_gateway_B_and_not_the_typer()
     {
-        await using var nats = await NatsServer.StartAsync();
-        await using var writer = await RoleHost.StartWriterAsync(nats.Url, "w1");
-        await using var gatewayA = await RoleHost.StartGatewayAsync(nats.Url);
-        await using var gatewayB = await RoleHost.StartGatewayAsync(nats.Url);
-        await gatewayA.CreateChatAsync("c1", "alice", "bob");
+        await using var deployment = await TwoGateways.StartAsync();
+        var (gatewayA, gatewayB) = (deployment.GatewayA, deployment.GatewayB);
         await using var alice = await WsClient.ConnectAsync(gatewayA.WebSocketUri, RoleHost.Token("alice"));
         await using var bob = await WsClient.ConnectAsync(gatewayB.WebSocketUri, RoleHost.Token("bob"));
         await alice.SubscribeAsync("c1");

@@ -119,3 +119,42 @@ public sealed class RoleHost : IAsyncDisposable
         }
     }
 }
+
+/// <summary>The common distributed set-up: one nats-server, one writer, gateways A and B, and chat <c>c1</c> with alice
+/// and bob. Disposes in reverse order of start.</summary>
+public sealed class TwoGateways : IAsyncDisposable
+{
+    private TwoGateways(NatsServer nats, RoleHost writer, RoleHost gatewayA, RoleHost gatewayB)
+    {
+        Nats = nats;
+        Writer = writer;
+        GatewayA = gatewayA;
+        GatewayB = gatewayB;
+    }
+
+    public NatsServer Nats { get; }
+
+    public RoleHost Writer { get; }
+
+    public RoleHost GatewayA { get; }
+
+    public RoleHost GatewayB { get; }
+
+    public static async Task<TwoGateways> StartAsync()
+    {
+        var nats = await NatsServer.StartAsync();
+        var writer = await RoleHost.StartWriterAsync(nats.Url, "w1");
+        var a = await RoleHost.StartGatewayAsync(nats.Url);
+        var b = await RoleHost.StartGatewayAsync(nats.Url);
+        await a.CreateChatAsync("c1", "alice", "bob");
+        return new TwoGateways(nats, writer, a, b);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await GatewayB.DisposeAsync();
+        await GatewayA.DisposeAsync();
+        await Writer.DisposeAsync();
+        await Nats.DisposeAsync();
+    }
+}
