@@ -89,6 +89,19 @@ internal static class AllocCheck
             fixture.Verify();
             Print("Deliver, pipelined, 2nd window", connections, Deliveries, again, framesPerOp: connections);
 
+            // Fanout passes of 8 (the bus's batches under load): one writer wake and flush per 8 frames.
+            var passes = Measure(() =>
+            {
+                for (int i = 0; i < Deliveries / 8; i++)
+                {
+                    fixture.DeliverNextPass(8);
+                }
+
+                fixture.WaitAllReceived();
+            });
+            fixture.Verify();
+            Print("Deliver, passes of 8", connections, Deliveries / 8 * 8, passes, framesPerOp: connections);
+
             var lockstep = Measure(() =>
             {
                 for (int i = 0; i < Deliveries; i++)

@@ -25,7 +25,7 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly Dictionary<(string, string), Watch> _watches = [];
-    private volatile Action<EventEnvelope>[] _handlers = [];
+    private volatile Handler[] _handlers = [];
 
     private readonly TimeSpan _subscribeTimeout;
 
@@ -81,6 +81,24 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
     public IDisposable Subscribe(Action<EventEnvelope> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        return Add(new Handler(handler, null));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A batch is what one chat's subscription has buffered when its reader looks (at most
+    /// <see cref="MaxBatch"/> messages), so batches grow only when events arrive faster than they are fanned out.</remarks>
+    public IDisposable Subscribe(Action<EventEnvelope> handler, Action onBatchEnd)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(onBatchEnd);
+        return Add(new Handler(handler, onBatchEnd));
+    }
+
+    /// <summary>Most log messages of one chat dispatched before the batch ends (the embedded bus uses the same bound).</summary>
+    public const int MaxBatch = 64;
+
+    private Unsubscriber Add(Handler handler)
+    {
         lock (_lock)
         {
             _handlers = [.. _handlers, handler];
@@ -170,13 +188,36 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
         {
             try
             {
-                handler(envelope);
+                handler.OnEvent(envelope);
             }
             catch (Exception e)
             {
                 _logger.LogError(e, "Event handler failed for {Type} in {Chat}", envelope.EventType, envelope.ChatId);
             }
         }
+    }
+
+    private void EndBatch()
+    {
+        foreach (var handler in _handlers)
+        {
+            try
+            {
+                handler.BatchEnd?.Invoke();
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "Batch end handler failed");
+            }
+        }
+    }
+
+    /// <summary>A subscription (compared by reference: the same delegates subscribed twice are two subscriptions).</summary>
+    private sealed class Handler(Action<EventEnvelope> onEvent, Action? batchEnd)
+    {
+        public Action<EventEnvelope> OnEvent { get; } = onEvent;
+
+        public Action? BatchEnd { get; } = batchEnd;
     }
 
     private sealed class Watch(NatsGatewayBus bus, string tenantId, string chatId)
@@ -274,23 +315,33 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
 
         private async Task ReadAsync()
         {
-            await foreach (var msg in _sub!.Msgs.ReadAllAsync().ConfigureAwait(false))
+            var reader = _sub!.Msgs;
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                LogEvent e;
-                try
+                // Everything buffered so far is one batch (on this thread, no await inside): the gateway flushes each
+                // connection once for it.
+                var n = 0;
+                while (n < MaxBatch && reader.TryRead(out var msg))
                 {
-                    e = WireCodec.DecodeEvent(Payload.Of(msg.Data));
-                }
-                catch (Exception ex)
-                {
-                    bus._logger.LogError(ex, "Undecodable event on {Subject}", msg.Subject);
-                    continue;
+                    n++;
+                    LogEvent e;
+                    try
+                    {
+                        e = WireCodec.DecodeEvent(Payload.Of(msg.Data));
+                    }
+                    catch (Exception ex)
+                    {
+                        bus._logger.LogError(ex, "Undecodable event on {Subject}", msg.Subject);
+                        continue;
+                    }
+
+                    foreach (var envelope in e.ToEnvelopes())
+                    {
+                        bus.Dispatch(envelope);
+                    }
                 }
 
-                foreach (var envelope in e.ToEnvelopes())
-                {
-                    bus.Dispatch(envelope);
-                }
+                bus.EndBatch();
             }
         }
     }
@@ -308,13 +359,13 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
         }
     }
 
-    private sealed class Unsubscriber(NatsGatewayBus bus, Action<EventEnvelope> handler) : IDisposable
+    private sealed class Unsubscriber(NatsGatewayBus bus, Handler handler) : IDisposable
     {
         public void Dispose()
         {
             lock (bus._lock)
             {
-                bus._handlers = [.. bus._handlers.Where(h => h != handler)];
+                bus._handlers = [.. bus._handlers.Where(h => !ReferenceEquals(h, handler))];
             }
         }
     }

@@ -3,6 +3,9 @@ namespace Gateway.WebSockets;
 
 public sealed partial class WebSocketConnection
 {
+    // 1 while frames queued by TryEnqueueDeferred wait for their producer's Wake.
+    private int _wakeDeferred;
+
     /// <summary>
     /// Queues a sealed frame for sending. Thread-safe. On success takes one reference to <paramref name="frame"/>
     /// (the writer loop releases it after the write). Returns false, taking no reference, when the queue is at
@@ -12,6 +15,48 @@ public sealed partial class WebSocketConnection
     /// </summary>
     /// <param name="frame">A sealed frame.</param>
     public bool TryEnqueue(OutboundFrame frame)
+    {
+        if (!Add(frame))
+        {
+            return false;
+        }
+
+        _writerSignal.Set();
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryEnqueue"/> without waking the writer loop, for a producer that enqueues to many connections in a
+    /// pass (a fanout of several events) and wakes each once at the end: the writer then writes everything with one
+    /// flush, one send for many frames. <paramref name="wakeNeeded"/> is true for the first deferred frame since the
+    /// last <see cref="Wake"/>: the caller must then call <see cref="Wake"/>, once for any number of frames. Until
+    /// then a deferred frame waits (another producer's wake sends it earlier).
+    /// </summary>
+    /// <param name="frame">A sealed frame.</param>
+    /// <param name="wakeNeeded">True when this connection has no wake pending: call <see cref="Wake"/> after the pass.</param>
+    /// <returns>As <see cref="TryEnqueue"/>.</returns>
+    public bool TryEnqueueDeferred(OutboundFrame frame, out bool wakeNeeded)
+    {
+        if (!Add(frame))
+        {
+            wakeNeeded = false;
+            return false;
+        }
+
+        wakeNeeded = Interlocked.Exchange(ref _wakeDeferred, 1) == 0;
+        return true;
+    }
+
+    /// <summary>Wakes the writer loop for frames queued by <see cref="TryEnqueueDeferred"/>. Thread-safe.</summary>
+    public void Wake()
+    {
+        // Cleared before the signal: a deferred enqueue racing with this either is seen by the writer this wake
+        // starts, or finds the flag clear and has its producer wake again.
+        Volatile.Write(ref _wakeDeferred, 0);
+        _writerSignal.Set();
+    }
+
+    private bool Add(OutboundFrame frame)
     {
         ArgumentNullException.ThrowIfNull(frame);
         if (!frame.IsSealed)
@@ -35,7 +80,6 @@ public sealed partial class WebSocketConnection
             Interlocked.Add(ref _queuedBytes, length);
         }
 
-        _writerSignal.Set();
         return true;
     }
 

@@ -190,4 +190,48 @@ public class SendQueueTests
         await run.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.True(connection.Closing.IsCancellationRequested);
     }
+
+    [Fact]
+    public async Task Deferred_frames_wait_for_Wake_then_go_out_in_one_flush()
+    {
+        var transport = new Transport();
+        var connection = new WebSocketConnection(transport, new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
+        var run = connection.RunAsync(new NoHandler(), CancellationToken.None);
+        var frames = Enumerable.Range(1, 5).Select(i => Frame((byte)i)).ToArray();
+
+        Assert.True(connection.TryEnqueueDeferred(frames[0], out var first));
+        Assert.True(connection.TryEnqueueDeferred(frames[1], out var second));
+        Assert.True(connection.TryEnqueueDeferred(frames[2], out var third));
+        Assert.True(first);   // the producer must wake this connection...
+        Assert.False(second); // ...once, however many frames it deferred
+        Assert.False(third);
+
+        // Nothing is written while the wake is deferred (the writer would have written within this time otherwise).
+        await Task.Delay(100);
+        Assert.False(transport.ToPeer.Reader.TryRead(out _));
+        Assert.Equal(3, connection.FramesQueued);
+
+        connection.Wake();
+
+        // One flush: the first read sees all three frames at once.
+        var read = await transport.ToPeer.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(3 * frames[0].Length, read.Buffer.Length);
+        transport.ToPeer.Reader.AdvanceTo(read.Buffer.End);
+
+        // After a wake the next deferred frame needs one again; an immediate enqueue by someone else sends it along.
+        Assert.True(connection.TryEnqueueDeferred(frames[3], out var again));
+        Assert.True(again);
+        Assert.True(connection.TryEnqueue(frames[4]));
+        var rest = await ReadFramesAsync(transport.ToPeer.Reader, 2);
+        Assert.Equal([4, 5], rest.Select(f => (int)f.First));
+        connection.Wake(); // the producer's wake finds nothing left: harmless
+
+        await PollAsync(() => frames.All(f => f.RefCount == 1));
+        connection.Abort();
+        await run.WaitAsync(TimeSpan.FromSeconds(5));
+        foreach (var frame in frames)
+        {
+            frame.Release();
+        }
+    }
 }

@@ -111,6 +111,32 @@ internal sealed class DeliveryFixture : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Fans <paramref name="events"/> consecutive messages out in one pass, as the bus does when events queue up
+    /// (<see cref="ChatRegistry.DeliverDeferred"/> each, then one <see cref="ChatRegistry.EndPass"/>): every writer is
+    /// woken once and flushes all of them together. Same flow control as <see cref="DeliverNext"/>.
+    /// </summary>
+    public void DeliverNextPass(int events)
+    {
+        for (var i = 0; i < events; i++)
+        {
+            SeqField(_message) = ++_seq;
+            _registry.DeliverDeferred(_message);
+            _expected += _peers.Length;
+        }
+
+        ChatRegistry.EndPass();
+        if (MostBehind() > MaxLag)
+        {
+            var spinner = default(SpinWait);
+            long started = Stopwatch.GetTimestamp();
+            while (MostBehind() > ResumeLag)
+            {
+                Yield(ref spinner, started);
+            }
+        }
+    }
+
     /// <summary>Delivers one message and returns once every subscriber's drain has read it from its pipe.</summary>
     public void DeliverNextAndWait()
     {

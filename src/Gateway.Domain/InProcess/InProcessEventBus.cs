@@ -60,10 +60,21 @@ public sealed class InProcessEventBus : IEventBus, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public IDisposable Subscribe(Action<EventEnvelope> handler)
+    public IDisposable Subscribe(Action<EventEnvelope> handler) => Add(handler, null);
+
+    /// <inheritdoc />
+    /// <remarks>A batch is what the dispatch loop finds queued without waiting, at most <see cref="MaxBatch"/> envelopes:
+    /// one event when the bus keeps up, more as the publisher gets ahead of the handlers.</remarks>
+    public IDisposable Subscribe(Action<EventEnvelope> handler, Action onBatchEnd)
+    {
+        ArgumentNullException.ThrowIfNull(onBatchEnd);
+        return Add(handler, onBatchEnd);
+    }
+
+    private Subscription Add(Action<EventEnvelope> handler, Action? onBatchEnd)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(this, handler);
+        var subscription = new Subscription(this, handler, onBatchEnd);
         lock (_handlersLock)
         {
             _handlers = [.. _handlers, subscription];
@@ -96,20 +107,37 @@ public sealed class InProcessEventBus : IEventBus, IAsyncDisposable
 
     private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(InProcessEventBus));
 
+    /// <summary>
+    /// Most envelopes dispatched before batch ends are called. Bounds the extra latency batching adds to the first
+    /// event of a batch (a gateway flushes its connections at the batch end): at ≈ 0.4 µs per delivery, 64 events to
+    /// 100 subscribers is ≈ 2.6 ms; a gateway also ends a batch early once it has deferred a few thousand deliveries.
+    /// </summary>
+    public const int MaxBatch = 64;
+
     private async Task DispatchAsync()
     {
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            EventEnvelope? last = null;
+            var inBatch = 0;
             while (reader.TryRead(out var item))
             {
                 if (item.Flush is { } flush)
                 {
+                    // "Handed to every handler" includes the end of the batch they were handed in.
+                    if (inBatch > 0)
+                    {
+                        EndBatch(last!);
+                        inBatch = 0;
+                    }
+
                     flush.TrySetResult();
                     continue;
                 }
 
                 var envelope = item.Envelope!;
+                last = envelope;
                 foreach (var subscription in _handlers)
                 {
                     if (subscription.IsDisposed)
@@ -127,6 +155,41 @@ public sealed class InProcessEventBus : IEventBus, IAsyncDisposable
                         ReportHandlerError(envelope, ex);
                     }
                 }
+
+                if (++inBatch == MaxBatch)
+                {
+                    EndBatch(envelope);
+                    inBatch = 0;
+                }
+            }
+
+            if (inBatch > 0)
+            {
+                EndBatch(last!);
+            }
+        }
+    }
+
+    /// <summary>Calls the batch-end callback of every current subscription, disposed ones not yet removed included
+    /// (work deferred during the batch must be finished). One removed meanwhile is not called: unsubscribing gives up
+    /// what it deferred.</summary>
+    private void EndBatch(EventEnvelope last)
+    {
+        foreach (var subscription in _handlers)
+        {
+            if (subscription.BatchEnd is not { } end)
+            {
+                continue;
+            }
+
+            try
+            {
+                end();
+            }
+            catch (Exception ex)
+            {
+                Interlocked.Increment(ref _handlerFailures);
+                ReportHandlerError(last, ex);
             }
         }
     }
@@ -158,11 +221,13 @@ public sealed class InProcessEventBus : IEventBus, IAsyncDisposable
     /// <summary>One queued entry: an envelope to dispatch, or a flush marker to complete.</summary>
     private readonly record struct Item(EventEnvelope? Envelope, TaskCompletionSource? Flush);
 
-    private sealed class Subscription(InProcessEventBus bus, Action<EventEnvelope> handler) : IDisposable
+    private sealed class Subscription(InProcessEventBus bus, Action<EventEnvelope> handler, Action? batchEnd) : IDisposable
     {
         private int _disposed;
 
         public Action<EventEnvelope> Handler { get; } = handler;
+
+        public Action? BatchEnd { get; } = batchEnd;
 
         // Checked by the loop so that no envelope reaches a handler after Dispose returned on another thread
         // while the loop still held the old array... except one already being invoked at that moment.

@@ -67,7 +67,8 @@ internal sealed class ChatSubscription
         }
     }
 
-    /// <summary>Called on the bus dispatch loop for every committed message of the chat. Never blocks.</summary>
+    /// <summary>Called on the bus dispatch loop for every committed message of the chat. Never blocks. The frame is
+    /// enqueued with its wake deferred to the end of the fanout pass (<see cref="DeferredWakes"/>).</summary>
     /// <returns>True when the frame was enqueued to this session.</returns>
     public bool OnLive(ulong seq, OutboundFrame frame)
     {
@@ -77,7 +78,7 @@ internal sealed class ChatSubscription
             switch (_state)
             {
                 case State.Live when seq == _last + 1:
-                    if (!Session.TryEnqueueLive(frame))
+                    if (!Session.TryEnqueueLive(frame, deferWake: true))
                     {
                         return false;
                     }

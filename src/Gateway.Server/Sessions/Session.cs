@@ -160,9 +160,23 @@ internal sealed partial class Session : IWebSocketMessageHandler
 
     /// <summary>Enqueues a shared frame (the caller keeps its reference). A full queue closes the connection
     /// with 4002: the client reconnects and resumes from its cursors, so nothing is lost.</summary>
-    internal bool TryEnqueueLive(OutboundFrame frame)
+    /// <param name="frame">A sealed frame.</param>
+    /// <param name="deferWake">Leave the writer asleep until the fanout pass ends (<see cref="DeferredWakes"/>).</param>
+    internal bool TryEnqueueLive(OutboundFrame frame, bool deferWake = false)
     {
-        if (Connection.TryEnqueue(frame))
+        if (deferWake)
+        {
+            if (Connection.TryEnqueueDeferred(frame, out var wakeNeeded))
+            {
+                if (wakeNeeded)
+                {
+                    DeferredWakes.Add(Connection);
+                }
+
+                return true;
+            }
+        }
+        else if (Connection.TryEnqueue(frame))
         {
             return true;
         }

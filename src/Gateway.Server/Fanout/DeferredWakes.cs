@@ -1,0 +1,49 @@
+using Gateway.WebSockets;
+
+namespace Gateway.Server.Fanout;
+
+/// <summary>
+/// The connections a fanout pass enqueued to without waking their writers, per thread (the bus dispatch thread of the
+/// embedded bus; with NATS, whichever thread delivers a chat's events). <see cref="WakeAll"/> at the end of the pass
+/// wakes each once, so a connection that got k frames in the pass writes them with one flush: one send syscall, not k.
+/// </summary>
+/// <remarks>
+/// This is what nats-server does per read buffer (flush every client that got data once, after processing everything
+/// read), and it tunes itself: when the fanout keeps up a pass is one event and nothing waits; when events queue
+/// up, passes grow and each connection's sends carry more frames, which is when syscalls are the bottleneck (see
+/// bench/README.md, "First profile of broadcast at saturation").
+/// </remarks>
+internal static class DeferredWakes
+{
+    [ThreadStatic]
+    private static List<WebSocketConnection>? t_pending;
+
+    [ThreadStatic]
+    private static int t_frames;
+
+    /// <summary>Deferred frames (deliveries) since the last <see cref="WakeAll"/> on this thread.</summary>
+    public static int Frames => t_frames;
+
+    /// <summary>Remembers a connection whose writer must be woken at the end of the pass.</summary>
+    public static void Add(WebSocketConnection connection) => (t_pending ??= new List<WebSocketConnection>(64)).Add(connection);
+
+    /// <summary>Counts deferred deliveries, so a pass can end early once the first frames have waited long enough.</summary>
+    public static void CountFrames(int frames) => t_frames += frames;
+
+    /// <summary>Wakes every connection deferred on this thread.</summary>
+    public static void WakeAll()
+    {
+        t_frames = 0;
+        if (t_pending is not { Count: > 0 } pending)
+        {
+            return;
+        }
+
+        foreach (var connection in pending)
+        {
+            connection.Wake();
+        }
+
+        pending.Clear();
+    }
+}
