@@ -70,6 +70,8 @@ public static class ReportWriter
     }
 
     /// <summary>The human summary of one run.</summary>
+    private static string Cpu(double pct) => pct < 0 ? "–" : pct.ToString("F0", CultureInfo.InvariantCulture);
+
     public static string Markdown(RunReport r, IReadOnlyList<string> svgs)
     {
         ArgumentNullException.ThrowIfNull(r);
@@ -102,10 +104,10 @@ public static class ReportWriter
 
         if (r.Steps.Count > 0)
         {
-            sb.Append("\n| Publish rate | Offered deliveries/s | Sent/s | Delivered/s | p50 ms | p99 ms | p99.9 ms | Errors | Within limit |\n|---|---|---|---|---|---|---|---|---|\n");
+            sb.Append("\n| Publish rate | Offered deliveries/s | Sent/s | Delivered/s | p50 ms | p99 ms | p99.9 ms | Errors | Within limit | Server CPU % | Load gen CPU % | Server CPU µs/delivery |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             foreach (var s in r.Steps)
             {
-                sb.Append(ic, $"| {s.PublishRate:0} | {s.OfferedDeliveriesPerSec:0} | {s.SentPerSec:0} | {s.DeliveredPerSec:0} | {s.P50Ms:F2} | {s.P99Ms:F2} | {s.P999Ms:F2} | {s.Errors} | {(s.Sustained ? "yes" : "no")} |\n");
+                sb.Append(ic, $"| {s.PublishRate:0} | {s.OfferedDeliveriesPerSec:0} | {s.SentPerSec:0} | {s.DeliveredPerSec:0} | {s.P50Ms:F2} | {s.P99Ms:F2} | {s.P999Ms:F2} | {s.Errors} | {(s.Sustained ? "yes" : "no")} | {Cpu(s.ServerCpuPct)} | {Cpu(s.LoadGenCpuPct)} | {(s.ServerCpuUsPerDelivery < 0 ? "–" : s.ServerCpuUsPerDelivery.ToString("F2", ic))} |\n");
             }
         }
 

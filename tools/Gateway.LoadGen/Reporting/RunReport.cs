@@ -9,7 +9,12 @@ public sealed record LatencySummary(long Count, double P50, double P90, double P
 public sealed record TimelinePoint(double T, double SentPerSec, double DeliveredPerSec, double ConnectsPerSec, double P99Ms, int Active, long Errors);
 
 /// <summary>One rate step of the broadcast scenario.</summary>
-public sealed record StepResult(double PublishRate, double OfferedDeliveriesPerSec, double SentPerSec, double DeliveredPerSec, double P50Ms, double P99Ms, double P999Ms, long Errors, bool Sustained);
+public sealed record StepResult(double PublishRate, double OfferedDeliveriesPerSec, double SentPerSec, double DeliveredPerSec, double P50Ms, double P99Ms, double P999Ms, long Errors, bool Sustained,
+    double ServerCpuPct = -1, double LoadGenCpuPct = -1)
+{
+    /// <summary>Server CPU time per delivery in µs (-1 when the server's CPU was not sampled or nothing was delivered).</summary>
+    public double ServerCpuUsPerDelivery => ServerCpuPct < 0 || DeliveredPerSec <= 0 ? -1 : Math.Round(ServerCpuPct / 100 / DeliveredPerSec * 1e6, 3);
+}
 
 /// <summary>One memory sample of the idle scenario.</summary>
 public sealed record MemoryPoint(int Connections, long ServerRssBytes, long LoadGenRssBytes);

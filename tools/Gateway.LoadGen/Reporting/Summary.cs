@@ -11,7 +11,11 @@ namespace Gateway.LoadGen.Reporting;
 public static class Summary
 {
     // Metrics where a smaller number is better: the ratio is then peer / gateway, so "> 1" always means we win.
-    private static readonly HashSet<string> LowerIsBetter = ["p50Ms", "p99Ms", "p999Ms", "p99MsAtMax", "serverBytesPerConnection", "stormSeconds"];
+    private static readonly HashSet<string> LowerIsBetter = ["p50Ms", "p99Ms", "p999Ms", "p99MsAtMax", "serverBytesPerConnection", "stormSeconds",
+        "serverCpuUsPerDelivery", "serverCpuUsPerDeliveryAtMax"];
+
+    // Context, not a score: CPU shares depend on the rate each target reached. No ratio is printed for them.
+    private static readonly HashSet<string> NoRatio = ["serverCpuPct", "serverCpuPctAtMax", "loadgenCpuPct", "loadgenCpuPctAtMax"];
 
     internal static int Run(CommandLine cli)
     {
@@ -72,7 +76,7 @@ public static class Summary
             {
                 sb.Append("\nRatios of medians (> 1 means the gateway is better):\n\n| Metric |").Append(string.Concat(peers.Select(p => $" vs {p.Key} |"))).Append('\n');
                 sb.Append("|---|").Append(string.Concat(peers.Select(_ => "---|"))).Append('\n');
-                foreach (var m in metrics)
+                foreach (var m in metrics.Where(m => !NoRatio.Contains(m)))
                 {
                     sb.Append(ic, $"| {m} |");
                     foreach (var p in peers)

@@ -111,13 +111,15 @@ internal sealed partial class Coordinator
             // The first second of a step is warm-up (queues filling to the new rate): measure after it.
             await Delay(1).ConfigureAwait(false);
             _aggregator.BeginWindow();
+            var cpu = MarkCpu();
             await Delay(stepSeconds).ConfigureAwait(false);
             var w = _aggregator.EndWindow();
+            var (serverCpu, loadGenCpu) = CpuPercent(cpu, MarkCpu());
             var delivered = w.Delivered / stepSeconds;
             var p99 = Histograms.Ms(w.Latency, 99);
             var sustained = p99 <= limitMs && w.Latency.TotalCount > 0;
             Report.Steps.Add(new StepResult(rate, rate * subscribers, w.Sent / stepSeconds, delivered, Histograms.Ms(w.Latency, 50), p99,
-                Histograms.Ms(w.Latency, 99.9), w.Errors.Values.Sum(), sustained));
+                Histograms.Ms(w.Latency, 99.9), w.Errors.Values.Sum(), sustained, serverCpu, loadGenCpu));
             if (!sustained || delivered < best * 1.05)
             {
                 if (sustained)
@@ -140,7 +142,10 @@ internal sealed partial class Coordinator
         {
             Report.Metrics["p99MsAtMax"] = bestStep.P99Ms;
             Report.Metrics["publishRateAtMax"] = bestStep.PublishRate;
+            AddCpuMetrics(bestStep.ServerCpuPct, bestStep.LoadGenCpuPct, bestStep.ServerCpuUsPerDelivery, "AtMax");
         }
+
+        NoteSaturatedLoadGen(Report.Steps.Select(s => s.LoadGenCpuPct));
 
         if (best == 0)
         {
@@ -176,8 +181,10 @@ internal sealed partial class Coordinator
         await SetRateAsync(rate).ConfigureAwait(false);
         await Delay(1).ConfigureAwait(false);
         _aggregator.BeginWindow();
+        var cpu = MarkCpu();
         await Delay(duration).ConfigureAwait(false);
         var w = _aggregator.EndWindow();
+        var (serverCpu, loadGenCpu) = CpuPercent(cpu, MarkCpu());
         await SetRateAsync(0).ConfigureAwait(false);
         await Delay(1).ConfigureAwait(false);
         Report.Latency = Summarize(w.Latency);
@@ -188,6 +195,9 @@ internal sealed partial class Coordinator
         Report.Metrics["p99Ms"] = Histograms.Ms(w.Latency, 99);
         Report.Metrics["p999Ms"] = Histograms.Ms(w.Latency, 99.9);
         Report.Metrics["connectFailures"] = failed;
+        var deliveredPerSec = w.Delivered / duration;
+        AddCpuMetrics(serverCpu, loadGenCpu, serverCpu < 0 || deliveredPerSec <= 0 ? -1 : Math.Round(serverCpu / 100 / deliveredPerSec * 1e6, 3), "");
+        NoteSaturatedLoadGen([loadGenCpu]);
         Report.Verdict = failed == 0 && w.Delivered > 0 ? "pass" : "fail";
     }
 

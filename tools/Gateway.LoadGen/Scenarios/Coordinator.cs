@@ -40,6 +40,60 @@ internal sealed partial class Coordinator : IAsyncDisposable
 
     public RunReport Report { get; }
 
+    /// <summary>CPU time of the server and of the load generator (this process and its workers) at one instant.</summary>
+    private readonly record struct CpuMark(long Timestamp, long Server, long LoadGen);
+
+    private CpuMark MarkCpu()
+    {
+        var loadGen = ProcStatus.CpuTicks(Environment.ProcessId);
+        foreach (var w in _workers)
+        {
+            var ticks = ProcStatus.CpuTicks(w.Pid);
+            if (loadGen >= 0 && ticks >= 0)
+            {
+                loadGen += ticks;
+            }
+        }
+
+        return new CpuMark(Stopwatch.GetTimestamp(), _serverPid is { } pid ? ProcStatus.CpuTicks(pid) : -1, loadGen);
+    }
+
+    /// <summary>CPU used between two marks, in % of one CPU (-1 where a process could not be read). 10 ms ticks: over a
+    /// window of a few seconds that is a fraction of a percent.</summary>
+    private static (double Server, double LoadGen) CpuPercent(CpuMark from, CpuMark to)
+    {
+        var seconds = Stopwatch.GetElapsedTime(from.Timestamp, to.Timestamp).TotalSeconds;
+        double Pct(long a, long b) => a < 0 || b < 0 || seconds <= 0 ? -1 : Math.Round((b - a) / ProcStatus.TicksPerSecond / seconds * 100, 1);
+        return (Pct(from.Server, to.Server), Pct(from.LoadGen, to.LoadGen));
+    }
+
+    /// <summary>Server CPU per delivery is the efficiency figure that survives a saturated load generator (a maximum
+    /// rate then measures the generator); both CPU shares say which side was the bottleneck.</summary>
+    private void AddCpuMetrics(double serverCpuPct, double loadGenCpuPct, double serverUsPerDelivery, string suffix)
+    {
+        if (serverCpuPct >= 0)
+        {
+            Report.Metrics["serverCpuPct" + suffix] = serverCpuPct;
+            Report.Metrics["serverCpuUsPerDelivery" + suffix] = serverUsPerDelivery;
+        }
+
+        if (loadGenCpuPct >= 0)
+        {
+            Report.Metrics["loadgenCpuPct" + suffix] = loadGenCpuPct;
+        }
+    }
+
+    /// <summary>Says so in the report when the load generator used (nearly) all the CPUs it may run on.</summary>
+    private void NoteSaturatedLoadGen(IEnumerable<double> loadGenCpuPcts)
+    {
+        var cpus = Environment.ProcessorCount; // the affinity mask's size: 1 under taskset -c 1
+        if (loadGenCpuPcts.Any(p => p >= 90.0 * cpus))
+        {
+            Report.Notes.Add($"The load generator used ≥ 90 % of its {cpus} CPU(s) in at least one measured window: there the " +
+                "rates and latencies are bounded by the generator, not only by the server. Compare server CPU per delivery.");
+        }
+    }
+
     public async Task RunAsync(string scenario)
     {
         switch (scenario)

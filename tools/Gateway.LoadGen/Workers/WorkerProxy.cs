@@ -24,6 +24,9 @@ internal sealed class WorkerProxy : IAsyncDisposable
 
     public int Index { get; }
 
+    /// <summary>The worker process's id (for its CPU time).</summary>
+    public int Pid => _process.Id;
+
     public int ClientCount { get; private init; }
 
     public int PublisherCount { get; private init; }
