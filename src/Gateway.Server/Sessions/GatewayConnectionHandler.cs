@@ -4,7 +4,6 @@ using Gateway.Server.Auth;
 using Gateway.Server.Connections;
 using Gateway.WebSockets;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 
 namespace Gateway.Server.Sessions;
 
@@ -72,19 +71,12 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             }
         }
 
-        // The user slot is taken inside the decide callback (after authentication, so the 429 is the handshake's
-        // answer) and remembered here, so that it is given back whatever happens next.
-        Principal? userSlot = null;
         try
         {
             HandshakeResult handshake;
             try
             {
-                // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
-                // creates its callback list and leaves a pooled callback node in it for the connection's whole life
-                // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
-                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
-                    .ConfigureAwait(false);
+                handshake = await HandshakeAsync(connection).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
             {
@@ -97,29 +89,27 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
                 return;
             }
 
-            // The session runs inline rather than in a method of its own: one async state machine less per connection
-            // for as long as it lives (≈ 180 B).
-            var socket = new WebSocketConnection(connection.Transport, _wsOptions);
-            var session = new Session(socket, (Principal)handshake.State!, connection.ConnectionId, _services);
+            // Accepted: the user's connection slot is held from here on; the finally below gives it back through the
+            // session (which keeps the tenant and user ids), so the state machine holds no principal of its own.
+            var session = CreateSession(connection, (Principal)handshake.State!);
             _services.Metrics.ConnectionOpened();
 
-            // Kestrel asks every connection to close when the server stops. The drain (DrainCoordinator) has normally closed
-            // them all by then; this covers connections that slipped in after it and a drain cut short by the shutdown
-            // timeout. 1001: reconnect (to another pod) and resume from your cursors. Kestrel aborts whatever is still open
-            // after the host's shutdown timeout.
-            using var shutdown = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
-                .Register(static s => ((WebSocketConnection)s!).Close(CloseCodes.GoingAway, "server shutting down"), socket);
+            // The session runs inline rather than in a method of its own: one async state machine less per connection
+            // for as long as it lives (≈ 180 B).
+            // No registration on Kestrel's ConnectionClosedRequested (fired for every connection when the server stops):
+            // it would hold a callback list and node per connection (≈ 144 B). DrainCoordinator tracks every session and
+            // closes with 1001 whatever the drain leaves open, also a session that registers after the drain's last closes.
             try
             {
                 session.Start();
 
                 // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
                 // never precedes it.
-                using var drain = _drain.Register(socket);
-                // No registration on connection.ConnectionClosed either (see the handshake above): Kestrel's socket
-                // transport completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed,
-                // and that ends the receive loop, which ends the connection.
-                await socket.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
+                using var drain = _drain.Register(session.Connection);
+                // No registration on connection.ConnectionClosed either (see HandshakeAsync): Kestrel's socket transport
+                // completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed, and that
+                // ends the receive loop, which ends the connection.
+                await session.Connection.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -129,18 +119,43 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             {
                 session.Dispose();
                 _services.Metrics.ConnectionClosed();
+                _limiter.ReleaseUser(session.TenantId, session.UserId);
             }
         }
         finally
         {
-            if (userSlot is not null)
-            {
-                _limiter.ReleaseUser(userSlot.TenantId, userSlot.UserId);
-            }
-
             if (address is not null)
             {
                 _limiter.ReleaseAddress(address);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The upgrade handshake. The user's connection slot is taken inside the decide callback (after authentication, so
+    /// the 429 is the handshake's answer); the result is accepted exactly when that slot is held, and a handshake that
+    /// fails after taking it (the 101 cannot be written) gives it back here.
+    /// </summary>
+    /// <remarks>A method of its own so that the callback's closure lives only as long as the handshake: declared in
+    /// <see cref="OnConnectedAsync"/>, it would be held by that state machine for the connection's whole life (32 B).</remarks>
+    private async ValueTask<HandshakeResult> HandshakeAsync(ConnectionContext connection)
+    {
+        Principal? userSlot = null;
+        HandshakeResult result = default;
+        try
+        {
+            // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
+            // creates its callback list and leaves a pooled callback node in it for the connection's whole life
+            // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
+            result = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
+                .ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            if (!result.Accepted && userSlot is not null)
+            {
+                _limiter.ReleaseUser(userSlot.TenantId, userSlot.UserId);
             }
         }
 
@@ -160,6 +175,20 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
 
             userSlot = principal;
             return decision;
+        }
+    }
+
+    /// <summary>The connection and session of an accepted handshake; gives the user's slot back if they cannot be made.</summary>
+    private Session CreateSession(ConnectionContext connection, Principal principal)
+    {
+        try
+        {
+            return new Session(new WebSocketConnection(connection.Transport, _wsOptions), principal, connection.ConnectionId, _services);
+        }
+        catch
+        {
+            _limiter.ReleaseUser(principal.TenantId, principal.UserId);
+            throw;
         }
     }
 
