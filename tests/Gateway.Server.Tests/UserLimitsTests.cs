@@ -1,8 +1,10 @@
+using Gateway.Server.Connections;
 using Gateway.Server.Sessions;
 
 namespace Gateway.Server.Tests;
 
-/// <summary>Per-user rate limits: one bucket per kind, shared by a user's sessions, dropped with the last one.</summary>
+/// <summary>Per-user rate limits: one bucket per kind, kept in the user's connection-limiter entry, so shared by the
+/// user's connections and dropped with the last one.</summary>
 public sealed class UserLimitsTests
 {
     /// <summary>A clock that moves only when told (monotonic timestamps in ticks).</summary>
@@ -32,7 +34,7 @@ public sealed class UserLimitsTests
     {
         var clock = new ManualClock();
         var limits = Create(clock);
-        var user = limits.Acquire("t1", "alice");
+        var user = new ConnectionLimiter.User();
         for (var i = 0; i < 3; i++)
         {
             Assert.True(limits.TryTake(user, RateKind.Send, out _));
@@ -53,43 +55,45 @@ public sealed class UserLimitsTests
         clock.Ticks += TimeSpan.TicksPerSecond;
         Assert.True(limits.TryTake(user, RateKind.Send, out _));
         Assert.False(limits.TryTake(user, RateKind.Send, out _));
-        limits.Release("t1", "alice");
     }
 
     [Fact]
-    public void A_users_sessions_share_the_buckets_and_the_last_release_forgets_them()
+    public void A_users_connections_share_the_buckets_and_the_last_release_forgets_them()
     {
         var clock = new ManualClock();
         var limits = Create(clock);
-        var first = limits.Acquire("t1", "alice");
-        var second = limits.Acquire("t1", "alice");
-        var other = limits.Acquire("t1", "bob");
-        var otherTenant = limits.Acquire("t2", "alice");
+        using var limiter = new ConnectionLimiter(new GatewayOptions { MaxConnectionsPerUser = 0 }, clock);
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out var first));
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out var second));
+        Assert.True(limiter.TryAdmitUser("t1", "bob", out var other));
+        Assert.True(limiter.TryAdmitUser("t2", "alice", out var otherTenant));
         Assert.Same(first, second);
         Assert.NotSame(first, other);
         Assert.NotSame(first, otherTenant);
-        Assert.Equal(3, limits.Count);
 
         Assert.True(limits.TryTake(first, RateKind.History, out _));
         Assert.False(limits.TryTake(second, RateKind.History, out _)); // the same bucket
         Assert.True(limits.TryTake(other, RateKind.History, out _));
         Assert.True(limits.TryTake(otherTenant, RateKind.History, out _));
 
-        limits.Release("t1", "alice");
-        Assert.Equal(3, limits.Count); // one session left
-        Assert.False(limits.TryTake(second, RateKind.History, out _));
+        limiter.ReleaseUser("t1", "alice");
+        Assert.Equal(3, limiter.TrackedUsers); // one connection left, its bucket still empty
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out var third));
+        Assert.Same(first, third);
+        Assert.False(limits.TryTake(third, RateKind.History, out _));
 
-        limits.Release("t1", "alice");
-        Assert.Equal(2, limits.Count);
+        limiter.ReleaseUser("t1", "alice");
+        limiter.ReleaseUser("t1", "alice");
+        Assert.Equal(2, limiter.TrackedUsers);
 
-        // A new session starts with full buckets.
-        var again = limits.Acquire("t1", "alice");
+        // A new connection after the last one starts with full buckets.
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out var again));
         Assert.NotSame(first, again);
         Assert.True(limits.TryTake(again, RateKind.History, out _));
-        limits.Release("t1", "alice");
-        limits.Release("t1", "bob");
-        limits.Release("t2", "alice");
-        Assert.Equal(0, limits.Count);
+        limiter.ReleaseUser("t1", "alice");
+        limiter.ReleaseUser("t1", "bob");
+        limiter.ReleaseUser("t2", "alice");
+        Assert.Equal(0, limiter.TrackedUsers);
     }
 
     [Fact]
@@ -97,7 +101,7 @@ public sealed class UserLimitsTests
     {
         var clock = new ManualClock();
         var limits = new UserLimits(new GatewayOptions { SendsPerSecond = 0.001, SendBurst = 1000 }, clock);
-        var user = limits.Acquire("t1", "alice");
+        var user = new ConnectionLimiter.User();
         var taken = 0;
         Parallel.For(0, 4, worker =>
         {
@@ -110,6 +114,5 @@ public sealed class UserLimitsTests
             }
         });
         Assert.Equal(1000, taken);
-        limits.Release("t1", "alice");
     }
 }

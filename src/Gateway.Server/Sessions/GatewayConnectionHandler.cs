@@ -91,7 +91,7 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
 
             // Accepted: the user's connection slot is held from here on; the finally below gives it back through the
             // session (which keeps the tenant and user ids), so the state machine holds no principal of its own.
-            var session = CreateSession(connection, (Principal)handshake.State!);
+            var session = CreateSession(connection, (Admission)handshake.State!);
             _services.Metrics.ConnectionOpened();
 
             // The session runs inline rather than in a method of its own: one async state machine less per connection
@@ -168,22 +168,24 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             }
 
             var principal = (Principal)decision.State!;
-            if (!_limiter.TryAdmitUser(principal.TenantId, principal.UserId))
+            if (!_limiter.TryAdmitUser(principal.TenantId, principal.UserId, out var user))
             {
                 return HandshakeDecision.Reject(429, "too many connections for this user");
             }
 
             userSlot = principal;
-            return decision;
+            return HandshakeDecision.Accept(decision.SubProtocol, new Admission(principal, user));
         }
     }
 
     /// <summary>The connection and session of an accepted handshake; gives the user's slot back if they cannot be made.</summary>
-    private Session CreateSession(ConnectionContext connection, Principal principal)
+    private Session CreateSession(ConnectionContext connection, Admission admission)
     {
+        var principal = admission.Principal;
         try
         {
-            return new Session(new WebSocketConnection(connection.Transport, _wsOptions), principal, connection.ConnectionId, _services);
+            return new Session(new WebSocketConnection(connection.Transport, _wsOptions), principal, connection.ConnectionId, _services,
+                admission.User);
         }
         catch
         {
@@ -191,6 +193,9 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             throw;
         }
     }
+
+    /// <summary>The state of an accepted handshake: who, and the user's slot (entry) in the connection limiter.</summary>
+    private sealed record Admission(Principal Principal, ConnectionLimiter.User User);
 
     private Task RefuseEarlyAsync(ConnectionContext connection, int status, string reason, int retryAfterSeconds)
     {

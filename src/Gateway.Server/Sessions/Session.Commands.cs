@@ -344,7 +344,7 @@ internal sealed partial class Session
         }
 
         // Over the limit typing is dropped without an answer: an error per keystroke would only be noise.
-        if (!_services.Limits.TryTake(_limits!, RateKind.Typing, out _))
+        if (!_services.Limits.TryTake(_user, RateKind.Typing, out _))
         {
             _services.Metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("kind", "typing"));
             return default;

@@ -3,6 +3,7 @@ using System.Text;
 using Gateway.Domain.Ports;
 using Gateway.Protocol;
 using Gateway.Server.Auth;
+using Gateway.Server.Connections;
 using Gateway.Server.Fanout;
 using Gateway.WebSockets;
 
@@ -38,8 +39,8 @@ internal sealed partial class Session : IWebSocketMessageHandler
     private readonly TimerWheelEntry _tokenTimer;
     private int _closed;
 
-    // The user's rate-limit state, shared by the user's connections on this server; taken by Start, given back by Dispose.
-    private UserLimits.User? _limits;
+    // The user's entry in the connection limiter: the state of its rate limits, shared by the user's connections here.
+    private readonly ConnectionLimiter.User _user;
 
     // Guarded by Sync. A single field while there is at most one subscription: no dictionary for an idle connection.
     private SubscriptionTable _subs;
@@ -60,9 +61,13 @@ internal sealed partial class Session : IWebSocketMessageHandler
     private long _tokenCloseAt;
     private bool _tokenWarned;
 
-    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
+    /// <summary>A session admitted by <see cref="ConnectionLimiter.TryAdmitUser"/>: <paramref name="user"/> is the entry it
+    /// returned; the caller gives the slot back when the connection ends.</summary>
+    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services,
+        ConnectionLimiter.User user)
     {
         Connection = connection;
+        _user = user;
 
         // The ids, not the principal: the session is all that stays of the handshake (the principal would be 40 B more).
         TenantId = principal.TenantId;
@@ -71,6 +76,13 @@ internal sealed partial class Session : IWebSocketMessageHandler
         SessionId = sessionId;
         _services = services;
         _tokenTimer = new TimerWheelEntry(connection.Timers, static s => ((Session)s!).OnTokenTimer(), this);
+    }
+
+    /// <summary>A session not admitted through a <see cref="ConnectionLimiter"/> (benchmark fixtures): its rate limits are
+    /// its own, not shared with the user's other sessions.</summary>
+    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
+        : this(connection, principal, sessionId, services, new ConnectionLimiter.User())
+    {
     }
 
     public WebSocketConnection Connection { get; }
@@ -105,7 +117,6 @@ internal sealed partial class Session : IWebSocketMessageHandler
     public void Start()
     {
         var o = _services.Options;
-        _limits = _services.Limits.Acquire(TenantId, UserId);
 
         // Nothing else runs yet: the expiry set by the constructor is read without the lock.
         long expiresAt = _tokenExpiresAt;
@@ -155,10 +166,6 @@ internal sealed partial class Session : IWebSocketMessageHandler
         }
 
         Connection.Timers.Cancel(_tokenTimer);
-        if (_limits is not null)
-        {
-            _services.Limits.Release(TenantId, UserId);
-        }
 
         ChatSubscription[] all;
         lock (Sync)
@@ -425,7 +432,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
     /// <summary>Takes a token from a per-user bucket, or answers RateLimited with the wait.</summary>
     private bool TryTakeOrRefuse(RateKind rate, uint requestId, string kind)
     {
-        if (_services.Limits.TryTake(_limits!, rate, out var retryAfter))
+        if (_services.Limits.TryTake(_user, rate, out var retryAfter))
         {
             return true;
         }
