@@ -134,14 +134,14 @@ public sealed partial class WebSocketConnection
             // The receive loop, inline: the only reader of the transport's input. Kept in this method rather than an
             // async method of its own so that a connection holds one state machine for both (≈ 170 B less per idle
             // connection); the per-read work is synchronous (ProcessRead) and its locals are not hoisted here.
-            var input = _transport.Input;
             while (true)
             {
-                var result = await input.ReadAsync().ConfigureAwait(false);
+                // _transport.Input each time rather than a local: a local would be one more field of this state machine.
+                var result = await _transport.Input.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled || IsAborted)
                 {
                     // Abort() cancelled the read; leave the bytes where they are.
-                    input.AdvanceTo(result.Buffer.Start);
+                    _transport.Input.AdvanceTo(result.Buffer.Start);
                     break;
                 }
 

@@ -73,25 +73,12 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
 
         try
         {
-            HandshakeResult handshake;
-            try
-            {
-                handshake = await HandshakeAsync(connection).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
+            var session = await AcceptAsync(connection).ConfigureAwait(false);
+            if (session is null)
             {
                 return;
             }
 
-            if (!handshake.Accepted)
-            {
-                _services.Metrics.HandshakeRejects.Add(1, new KeyValuePair<string, object?>("status", handshake.StatusCode));
-                return;
-            }
-
-            // Accepted: the user's connection slot is held from here on; the finally below gives it back through the
-            // session (which keeps the tenant and user ids), so the state machine holds no principal of its own.
-            var session = CreateSession(connection, (Admission)handshake.State!);
             _services.Metrics.ConnectionOpened();
 
             // The session runs inline rather than in a method of its own: one async state machine less per connection
@@ -106,7 +93,7 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
                 // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
                 // never precedes it.
                 using var drain = _drain.Register(session.Connection);
-                // No registration on connection.ConnectionClosed either (see HandshakeAsync): Kestrel's socket transport
+                // No registration on connection.ConnectionClosed either (see AcceptAsync): Kestrel's socket transport
                 // completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed, and that
                 // ends the receive loop, which ends the connection.
                 await session.Connection.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
@@ -119,6 +106,8 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             {
                 session.Dispose();
                 _services.Metrics.ConnectionClosed();
+
+                // The user's slot, taken during the handshake (see AcceptAsync).
                 _limiter.ReleaseUser(session.TenantId, session.UserId);
             }
         }
@@ -132,28 +121,48 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
     }
 
     /// <summary>
-    /// The upgrade handshake. The user's connection slot is taken inside the decide callback (after authentication, so
-    /// the 429 is the handshake's answer); the result is accepted exactly when that slot is held, and a handshake that
-    /// fails after taking it (the 101 cannot be written) gives it back here.
+    /// The upgrade handshake, and the session of an accepted one; null when the handshake was refused or the peer left.
+    /// The user's connection slot is taken inside the decide callback (after authentication, so the 429 is the
+    /// handshake's answer): a session is returned exactly when that slot is held, and a handshake that fails after taking
+    /// it (the 101 cannot be written) gives it back here.
     /// </summary>
-    /// <remarks>A method of its own so that the callback's closure lives only as long as the handshake: declared in
-    /// <see cref="OnConnectedAsync"/>, it would be held by that state machine for the connection's whole life (32 B).</remarks>
-    private async ValueTask<HandshakeResult> HandshakeAsync(ConnectionContext connection)
+    /// <remarks>A method of its own so that what only the handshake needs lives only as long as the handshake: the decide
+    /// callback's closure (32 B) and the handshake result (the awaiter of a 40-byte struct) would otherwise be fields of
+    /// <see cref="OnConnectedAsync"/>'s state machine for the connection's whole life.</remarks>
+    private async ValueTask<Session?> AcceptAsync(ConnectionContext connection)
     {
         Principal? userSlot = null;
-        HandshakeResult result = default;
+        Session? session = null;
         try
         {
-            // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
-            // creates its callback list and leaves a pooled callback node in it for the connection's whole life
-            // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
-            result = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
-                .ConfigureAwait(false);
-            return result;
+            HandshakeResult handshake;
+            try
+            {
+                // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
+                // creates its callback list and leaves a pooled callback node in it for the connection's whole life
+                // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
+                handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
+                    .ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
+            {
+                return null;
+            }
+
+            if (!handshake.Accepted)
+            {
+                _services.Metrics.HandshakeRejects.Add(1, new KeyValuePair<string, object?>("status", handshake.StatusCode));
+                return null;
+            }
+
+            var admission = (Admission)handshake.State!;
+            session = new Session(new WebSocketConnection(connection.Transport, _wsOptions), admission.Principal, connection.ConnectionId,
+                _services, admission.User);
+            return session;
         }
         finally
         {
-            if (!result.Accepted && userSlot is not null)
+            if (session is null && userSlot is not null)
             {
                 _limiter.ReleaseUser(userSlot.TenantId, userSlot.UserId);
             }
@@ -175,22 +184,6 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
 
             userSlot = principal;
             return HandshakeDecision.Accept(decision.SubProtocol, new Admission(principal, user));
-        }
-    }
-
-    /// <summary>The connection and session of an accepted handshake; gives the user's slot back if they cannot be made.</summary>
-    private Session CreateSession(ConnectionContext connection, Admission admission)
-    {
-        var principal = admission.Principal;
-        try
-        {
-            return new Session(new WebSocketConnection(connection.Transport, _wsOptions), principal, connection.ConnectionId, _services,
-                admission.User);
-        }
-        catch
-        {
-            _limiter.ReleaseUser(principal.TenantId, principal.UserId);
-            throw;
         }
     }
 
