@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Pipelines;
 using System.Text.Unicode;
 using Gateway.WebSockets.Internal;
 
@@ -20,101 +21,112 @@ public sealed partial class WebSocketConnection
     }
 
     /// <summary>
-    /// The only reader of the transport's input. Parses every complete frame of a read, then advances once: consumed
-    /// = end of the last whole frame, examined = end of the buffer, so an incomplete frame waits for more bytes
-    /// instead of spinning. Payload slices are used only before that AdvanceTo.
+    /// Parses every complete frame of one read of the transport's input and handles it, then advances once: consumed =
+    /// end of the last whole frame, examined = end of the buffer, so an incomplete frame waits for more bytes instead
+    /// of spinning. Payload slices are used only before that AdvanceTo. Returns true when the receive loop must stop.
     /// </summary>
-    private async Task ReceiveLoopAsync(IWebSocketMessageHandler handler)
+    /// <remarks>
+    /// Not async itself: the loop around it lives in <see cref="RunAsync"/>, whose state machine is the only one the
+    /// receive side keeps per connection (a separate async loop method would hold a second box, ≈ 250 B, for the
+    /// connection's whole life). A handler that does not complete at once makes this return a pending task, which the
+    /// loop awaits before it advances the pipe.
+    /// </remarks>
+    private ValueTask<bool> ProcessRead(IWebSocketMessageHandler handler, in ReadResult result)
     {
-        var input = _transport.Input;
+        Volatile.Write(ref _activity, 1);
+        Volatile.Write(ref _received, 1);
+        var buffer = result.Buffer;
+        var consumed = buffer.Start;
+        var outcome = FrameOutcome.Continue;
         while (true)
         {
-            var result = await input.ReadAsync().ConfigureAwait(false);
-            if (result.IsCanceled || IsAborted)
+            var remaining = buffer.Slice(consumed);
+            var status = FrameHeader.TryParse(remaining, out var header);
+            if (status == FrameHeaderStatus.Incomplete)
             {
-                // Abort() cancelled the read; leave the bytes where they are.
-                input.AdvanceTo(result.Buffer.Start);
-                return;
+                break;
             }
 
-            Volatile.Write(ref _activity, 1);
-            Volatile.Write(ref _received, 1);
-            var buffer = result.Buffer;
-            var consumed = buffer.Start;
-            var outcome = FrameOutcome.Continue;
-            while (true)
+            if (status == FrameHeaderStatus.InvalidLength)
             {
-                var remaining = buffer.Slice(consumed);
-                var status = FrameHeader.TryParse(remaining, out var header);
-                if (status == FrameHeaderStatus.Incomplete)
-                {
-                    break;
-                }
+                outcome = Fail(ProtocolError, "64-bit payload length with the top bit set");
+                break;
+            }
 
-                if (status == FrameHeaderStatus.InvalidLength)
-                {
-                    outcome = Fail(ProtocolError, "64-bit payload length with the top bit set");
-                    break;
-                }
+            var error = header.Validate();
+            if (error != FrameHeaderError.None)
+            {
+                outcome = Fail(ProtocolError, FrameHeader.Describe(error));
+                break;
+            }
 
-                var error = header.Validate();
-                if (error != FrameHeaderError.None)
-                {
-                    outcome = Fail(ProtocolError, FrameHeader.Describe(error));
-                    break;
-                }
-
-                if (!header.IsControl)
-                {
-                    // Decided from the header alone, before a byte of payload is buffered.
-                    outcome = CheckDataFrame(header);
-                    if (outcome == FrameOutcome.Stop)
-                    {
-                        break;
-                    }
-                }
-
-                long frameLength = header.HeaderLength + header.PayloadLength;
-                if (remaining.Length < frameLength)
-                {
-                    break;
-                }
-
-                var payload = remaining.Slice(header.HeaderLength, header.PayloadLength);
-
-                // In place: the whole frame is buffered and is consumed in this same step, so it is unmasked once.
-                Masking.Apply(payload, header.MaskKey, 0);
-                consumed = payload.End;
-
-                if (header.IsControl)
-                {
-                    outcome = OnControlFrame(header.Opcode, payload);
-                }
-                else
-                {
-                    // Synchronous fast path: a handler that completes at once costs no state machine and no allocation.
-                    var pending = OnDataFrame(handler, header.Fin, payload);
-                    outcome = pending.IsCompletedSuccessfully ? pending.Result : await pending.ConfigureAwait(false);
-                }
-
+            if (!header.IsControl)
+            {
+                // Decided from the header alone, before a byte of payload is buffered.
+                outcome = CheckDataFrame(header);
                 if (outcome == FrameOutcome.Stop)
                 {
                     break;
                 }
             }
 
-            input.AdvanceTo(consumed, buffer.End);
-            if (outcome == FrameOutcome.Stop)
+            long frameLength = header.HeaderLength + header.PayloadLength;
+            if (remaining.Length < frameLength)
             {
-                return;
+                break;
             }
 
-            if (result.IsCompleted)
+            var payload = remaining.Slice(header.HeaderLength, header.PayloadLength);
+
+            // In place: the whole frame is buffered and is consumed in this same step, so it is unmasked once.
+            Masking.Apply(payload, header.MaskKey, 0);
+            consumed = payload.End;
+
+            if (header.IsControl)
             {
-                // End of stream without a close frame: the peer is gone (1006 territory; nothing to record).
-                return;
+                outcome = OnControlFrame(header.Opcode, payload);
+            }
+            else
+            {
+                // Synchronous fast path: a handler that completes at once costs no state machine and no allocation.
+                var pending = OnDataFrame(handler, header.Fin, payload);
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    // The rest of this read (and the AdvanceTo) continues once the handler is done.
+                    return ProcessRestAsync(handler, result, consumed, pending);
+                }
+
+                outcome = pending.Result;
+            }
+
+            if (outcome == FrameOutcome.Stop)
+            {
+                break;
             }
         }
+
+        _transport.Input.AdvanceTo(consumed, buffer.End);
+        return new(outcome == FrameOutcome.Stop || result.IsCompleted);
+    }
+
+    /// <summary>The slow path of <see cref="ProcessRead"/>: awaits a handler, then handles the rest of the read. Its state
+    /// machine exists only while a handler is pending.</summary>
+    private async ValueTask<bool> ProcessRestAsync(IWebSocketMessageHandler handler, ReadResult result, SequencePosition consumed,
+        ValueTask<FrameOutcome> pending)
+    {
+        // Handler faults were turned into a close by OnDataFrame; anything thrown here failed under it and reaches
+        // RunAsync, which aborts, exactly as when it is thrown on the synchronous path.
+        var outcome = await pending.ConfigureAwait(false);
+        if (outcome == FrameOutcome.Stop)
+        {
+            _transport.Input.AdvanceTo(consumed, result.Buffer.End);
+            return true;
+        }
+
+        // The remaining frames of the read: the same loop again on the unconsumed part (a fresh ReadResult over it keeps
+        // IsCompleted, so end of stream after the last frame still ends the loop).
+        var rest = new ReadResult(result.Buffer.Slice(consumed), result.IsCanceled, result.IsCompleted);
+        return await ProcessRead(handler, rest).ConfigureAwait(false);
     }
 
     private const ushort ProtocolError = 1002;

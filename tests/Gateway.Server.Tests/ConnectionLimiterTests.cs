@@ -82,14 +82,14 @@ public sealed class ConnectionLimiterTests
     public void User_cap_is_per_tenant_and_user_and_the_table_empties()
     {
         using var limiter = Create(perUser: 2);
-        Assert.True(limiter.TryAdmitUser("t1", "alice"));
-        Assert.True(limiter.TryAdmitUser("t1", "alice"));
-        Assert.False(limiter.TryAdmitUser("t1", "alice"));
-        Assert.True(limiter.TryAdmitUser("t2", "alice"));
-        Assert.True(limiter.TryAdmitUser("t1", "bob"));
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out _));
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out _));
+        Assert.False(limiter.TryAdmitUser("t1", "alice", out _));
+        Assert.True(limiter.TryAdmitUser("t2", "alice", out _));
+        Assert.True(limiter.TryAdmitUser("t1", "bob", out _));
 
         limiter.ReleaseUser("t1", "alice");
-        Assert.True(limiter.TryAdmitUser("t1", "alice"));
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out _));
 
         limiter.ReleaseUser("t1", "alice");
         limiter.ReleaseUser("t1", "alice");
@@ -116,7 +116,7 @@ public sealed class ConnectionLimiterTests
                     limiter.ReleaseAddress(A);
                 }
 
-                if (limiter.TryAdmitUser("t1", "u"))
+                if (limiter.TryAdmitUser("t1", "u", out _))
                 {
                     limiter.ReleaseUser("t1", "u");
                 }

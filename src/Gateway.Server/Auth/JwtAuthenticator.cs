@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
@@ -21,9 +22,15 @@ public sealed class JwtAuthenticator
     private static readonly string[] Algorithms =
         [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256];
 
+    /// <summary>Most distinct tenant ids whose strings are shared (<see cref="ShareTenant"/>): 4,096 short ids are about
+    /// 250 KiB of table and strings, a bound on what a token issuer with ever more tenants can make this cache hold.</summary>
+    internal const int MaxSharedTenants = 4096;
+
     private readonly JsonWebTokenHandler _handler = new();
     private readonly TokenValidationParameters _parameters;
     private readonly string _tenantClaim;
+    private readonly ConcurrentDictionary<string, string> _tenants = new(StringComparer.Ordinal);
+    private int _tenantCount;
 
     /// <summary>Loads keys from configuration (and the data directory for the development key).</summary>
     public JwtAuthenticator(IOptions<AuthOptions> auth, IOptions<GatewayOptions> gateway)
@@ -88,7 +95,36 @@ public sealed class JwtAuthenticator
         }
 
         failure = null;
-        return new Principal(tenant, user, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero).ToUnixTimeMilliseconds());
+        return new Principal(ShareTenant(tenant), user, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero).ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>
+    /// One string instance per tenant id: a server serves few tenants with many users each, and every connection keeps
+    /// its tenant id for its whole life (session, subscriptions, limiter key), so each would otherwise hold its own copy
+    /// decoded from its token (≈ 32 B for a short id). Past <see cref="MaxSharedTenants"/> distinct tenants, new ones keep
+    /// their own copies.
+    /// </summary>
+    private string ShareTenant(string tenant)
+    {
+        if (_tenants.TryGetValue(tenant, out var shared))
+        {
+            return shared;
+        }
+
+        // Counted apart from the dictionary: its Count takes every lock, and this path runs once per new tenant until
+        // the cap, then for every connection of a tenant beyond it. Racing adds may pass the cap by a few entries.
+        if (Volatile.Read(ref _tenantCount) >= MaxSharedTenants)
+        {
+            return tenant;
+        }
+
+        if (_tenants.TryAdd(tenant, tenant))
+        {
+            Interlocked.Increment(ref _tenantCount);
+            return tenant;
+        }
+
+        return _tenants.TryGetValue(tenant, out shared) ? shared : tenant;
     }
 
     /// <summary>Mints an HS256 development token.</summary>

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
+using System.Runtime.CompilerServices;
 
 namespace Gateway.Server.Connections;
 
@@ -26,7 +28,8 @@ internal enum AddressAdmission
 /// at once when its last connection ends with a full bucket, otherwise by a sweep every <see cref="SweepInterval"/>.
 /// The table therefore holds at most the addresses with open connections plus those that attempted a handshake in the
 /// last burst / rate seconds (2.5 s with the defaults, 50 / 20) plus one sweep interval. A user is tracked only while
-/// it has a connection open.</para>
+/// it has a connection open; its entry (<see cref="User"/>) also holds the state of the user's per-kind rate limits
+/// (<c>UserLimits</c>), so a user costs one table entry, not one here and another for its buckets.</para>
 /// <para><b>Removal without races.</b> Each entry is changed under its own lock and carries a <c>Removed</c> mark set
 /// under that lock just before it leaves the table; a thread that fetched an entry that is then removed sees the mark
 /// and fetches again (creating a fresh entry), so no count is ever applied to an entry outside the table.</para>
@@ -37,7 +40,7 @@ internal sealed class ConnectionLimiter : IDisposable
     internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(10);
 
     private readonly ConcurrentDictionary<IPAddress, AddressEntry> _addresses = new();
-    private readonly ConcurrentDictionary<(string Tenant, string User), UserEntry> _users = new();
+    private readonly ConcurrentDictionary<(string Tenant, string User), User> _users = new();
     private readonly Func<IPAddress, AddressEntry> _newAddress;
     private readonly int _maxPerAddress;
     private readonly int _maxPerUser;
@@ -128,12 +131,15 @@ internal sealed class ConnectionLimiter : IDisposable
 
     /// <summary>Takes one of the user's connection slots; false when the user has <see cref="GatewayOptions.MaxConnectionsPerUser"/>
     /// open. On true the caller must call <see cref="ReleaseUser"/> exactly once when the connection ends.</summary>
-    public bool TryAdmitUser(string tenantId, string userId)
+    /// <param name="tenantId">The user's tenant.</param>
+    /// <param name="userId">The user.</param>
+    /// <param name="user">On true: the user's entry, shared by all its connections while one is open (rate-limit state).</param>
+    public bool TryAdmitUser(string tenantId, string userId, [NotNullWhen(true)] out User? user)
     {
         var key = (tenantId, userId);
         while (true)
         {
-            var entry = _users.GetOrAdd(key, static _ => new UserEntry());
+            var entry = _users.GetOrAdd(key, static _ => new User());
             lock (entry)
             {
                 if (entry.Removed)
@@ -143,10 +149,12 @@ internal sealed class ConnectionLimiter : IDisposable
 
                 if (_maxPerUser > 0 && entry.Connections >= _maxPerUser)
                 {
+                    user = null;
                     return false;
                 }
 
                 entry.Connections++;
+                user = entry;
                 return true;
             }
         }
@@ -205,7 +213,8 @@ internal sealed class ConnectionLimiter : IDisposable
         table.TryRemove(new KeyValuePair<TKey, TEntry>(key, entry));
     }
 
-    private abstract class Entry
+    /// <summary>A table entry: its count and its removal mark, both guarded by lock (entry).</summary>
+    internal abstract class Entry
     {
         public int Connections;
         public bool Removed;
@@ -216,5 +225,25 @@ internal sealed class ConnectionLimiter : IDisposable
         public TokenBucket? Handshakes { get; } = handshakes;
     }
 
-    private sealed class UserEntry : Entry;
+    /// <summary>
+    /// A user with connections open on this server: its connection count and the state of its rate-limit buckets, one
+    /// <see langword="long"/> per kind inline (see <see cref="RateLimit.TryTake"/>; 0 = full). Once the last connection
+    /// ends the entry leaves the table and a later connection starts from a fresh one, with full buckets.
+    /// </summary>
+    internal sealed class User : Entry
+    {
+        /// <summary>How many rate-limit states a user has (one per <c>RateKind</c>).</summary>
+        internal const int RateKinds = 4;
+
+        private RateStates _rates;
+
+        /// <summary>The state of rate-limit bucket <paramref name="kind"/>, for <see cref="RateLimit.TryTake"/>.</summary>
+        internal ref long RateState(int kind) => ref _rates[kind];
+
+        [InlineArray(RateKinds)]
+        private struct RateStates
+        {
+            private long _first;
+        }
+    }
 }

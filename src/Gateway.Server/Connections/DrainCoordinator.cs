@@ -16,12 +16,21 @@ namespace Gateway.Server.Connections;
 /// is idempotent. The host's shutdown timeout (grace + 5 s) bounds the whole of it.</para>
 /// <para><b>No connection missed, none told twice.</b> The registry and the draining flag share one lock: a session
 /// registered before the flag flips is in the snapshot the drain notifies; one registered after sees the flag and is
-/// notified by <see cref="Register"/> itself.</para>
+/// notified by <see cref="Register"/> itself. The same holds for the final closes: once <see cref="DrainAsync"/> has
+/// closed the sessions left after the grace (or was cut short by the shutdown timeout), a session that registers later
+/// (it passed admission just before the drain began) is closed by <see cref="Register"/> at once.</para>
+/// <para><b>Why here and not on Kestrel's <c>ConnectionClosedRequested</c>.</b> Kestrel asks every connection to close
+/// when it stops, but a registration on that per-connection token costs each open connection a callback list and node
+/// (≈ 144 B). This registry already holds every open session, so closing the late ones here costs nothing per
+/// connection; whatever is still open when the host's shutdown timeout ends is aborted by Kestrel.</para>
 /// </remarks>
 internal sealed class DrainCoordinator : IHostedLifecycleService
 {
     /// <summary>Text of the Drain frame and reason of the final 1001 close.</summary>
     internal const string Reason = "server draining";
+
+    /// <summary>Reason of the 1001 close of a session that registers after the drain has closed the others.</summary>
+    internal const string ShutdownReason = "server shutting down";
 
     private readonly object _sync = new();
     private readonly HashSet<WebSocketConnection> _connections = new(ReferenceEqualityComparer.Instance);
@@ -32,6 +41,9 @@ internal sealed class DrainCoordinator : IHostedLifecycleService
     private readonly ILogger _logger;
     private long _startedAt;
     private int _draining;
+
+    // Guarded by _sync: set once the drain has closed the sessions left after the grace.
+    private bool _closedAll;
 
     public DrainCoordinator(GatewayOptions options, TimeProvider time, ILogger<DrainCoordinator> logger)
     {
@@ -60,16 +72,23 @@ internal sealed class DrainCoordinator : IHostedLifecycleService
     /// frame never precedes it.</summary>
     public Registration Register(WebSocketConnection connection)
     {
-        bool draining;
+        bool draining, closedAll;
         lock (_sync)
         {
             _connections.Add(connection);
             draining = _draining != 0;
+            closedAll = _closedAll;
         }
 
         if (draining)
         {
             SendDrain(connection);
+        }
+
+        if (closedAll)
+        {
+            // Admitted just before the drain began, registered after its last closes: nobody else will close it.
+            connection.Close(CloseCodes.GoingAway, ShutdownReason);
         }
 
         return new Registration(this, connection);
@@ -110,22 +129,34 @@ internal sealed class DrainCoordinator : IHostedLifecycleService
     {
         BeginDrain();
         var remaining = _grace - _time.GetElapsedTime(Volatile.Read(ref _startedAt));
-        if (!await WaitAllClosedAsync(remaining, cancellationToken).ConfigureAwait(false))
-        {
-            WebSocketConnection[] rest;
-            lock (_sync)
-            {
-                rest = [.. _connections];
-            }
+        bool allLeft = await WaitAllClosedAsync(remaining, cancellationToken).ConfigureAwait(false);
 
-            _logger.LogInformation("Drain grace over: closing {Count} connections with 1001", rest.Length);
+        // From here on nobody is left to be told: the ones still open are closed now, and Register closes any later one.
+        WebSocketConnection[] rest;
+        lock (_sync)
+        {
+            rest = [.. _connections];
+            _closedAll = true;
+        }
+
+        if (allLeft)
+        {
+            // Every session drained in time; any here registered after the last one left (admitted just before the drain).
             foreach (var connection in rest)
             {
-                connection.Close(CloseCodes.GoingAway, Reason);
+                connection.Close(CloseCodes.GoingAway, ShutdownReason);
             }
 
-            await WaitAllClosedAsync(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+            return;
         }
+
+        _logger.LogInformation("Drain grace over: closing {Count} connections with 1001", rest.Length);
+        foreach (var connection in rest)
+        {
+            connection.Close(CloseCodes.GoingAway, Reason);
+        }
+
+        await WaitAllClosedAsync(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

@@ -14,8 +14,7 @@ namespace Gateway.Server.Connections;
 /// </remarks>
 public sealed class TokenBucket
 {
-    private readonly long _interval;
-    private readonly long _capacity;
+    private readonly RateLimit _limit;
 
     // The instant the bucket is full again. 0 = full since the start of time: every caller's clock is >= 0.
     private long _tat;
@@ -23,27 +22,15 @@ public sealed class TokenBucket
     /// <summary>Creates a full bucket.</summary>
     /// <param name="tokensPerSecond">Refill rate; positive and finite. Fractions are fine (0.1 = one token per 10 s).</param>
     /// <param name="burst">Bucket size: how many takes may come back to back; at least 1.</param>
-    public TokenBucket(double tokensPerSecond, int burst)
-    {
-        if (!double.IsFinite(tokensPerSecond) || tokensPerSecond <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(tokensPerSecond), tokensPerSecond, "The rate must be positive and finite.");
-        }
+    public TokenBucket(double tokensPerSecond, int burst) => _limit = new RateLimit(tokensPerSecond, burst);
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(burst, 1);
-
-        // At most 10^7 tokens per second can be told apart with 100 ns ticks; one tick is the floor.
-        _interval = Math.Max(1, (long)Math.Round(TimeSpan.TicksPerSecond / tokensPerSecond));
-        _capacity = checked(_interval * burst);
-    }
-
-    // Derived rather than stored: every user holds four buckets, and two fields less make each 16 bytes smaller.
+    // Derived rather than stored: two fields less make each bucket 16 bytes smaller.
 
     /// <summary>The refill rate (as represented: one token per whole number of 100 ns ticks).</summary>
-    public double TokensPerSecond => (double)TimeSpan.TicksPerSecond / _interval;
+    public double TokensPerSecond => (double)TimeSpan.TicksPerSecond / _limit.Interval;
 
     /// <summary>The bucket size.</summary>
-    public int Burst => (int)(_capacity / _interval);
+    public int Burst => (int)(_limit.Capacity / _limit.Interval);
 
     /// <summary>Reads <paramref name="time"/>'s monotonic clock in <see cref="TimeSpan"/> ticks, the unit the bucket expects.</summary>
     /// <param name="time">The clock (e.g. <see cref="TimeProvider.System"/>).</param>
@@ -57,36 +44,14 @@ public sealed class TokenBucket
     /// <param name="nowTicks">The current time (see <see cref="GetTicks"/>).</param>
     /// <param name="retryAfter">When refused: how long until a token is available (always positive); else zero.</param>
     /// <returns>True when a token was taken.</returns>
-    public bool TryTake(long nowTicks, out TimeSpan retryAfter)
-    {
-        while (true)
-        {
-            long tat = Volatile.Read(ref _tat);
-            long next = Math.Max(tat, nowTicks) + _interval;
-            long ahead = next - nowTicks;
-            if (ahead > _capacity)
-            {
-                // At nowTicks + (ahead - capacity) the same take would land exactly on the capacity and succeed.
-                retryAfter = TimeSpan.FromTicks(ahead - _capacity);
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _tat, next, tat) == tat)
-            {
-                retryAfter = TimeSpan.Zero;
-                return true;
-            }
-
-            // Another thread took a token in between: recompute from its TAT.
-        }
-    }
+    public bool TryTake(long nowTicks, out TimeSpan retryAfter) => _limit.TryTake(ref _tat, nowTicks, out retryAfter);
 
     /// <summary>Tokens available at <paramref name="nowTicks"/> (0 to <see cref="Burst"/>).</summary>
     /// <param name="nowTicks">The current time (see <see cref="GetTicks"/>).</param>
     public int Available(long nowTicks)
     {
         long used = Math.Max(0, Volatile.Read(ref _tat) - nowTicks);
-        return (int)((_capacity - used) / _interval);
+        return (int)((_limit.Capacity - used) / _limit.Interval);
     }
 
     /// <summary>True when the bucket is full at <paramref name="nowTicks"/>, i.e. it holds no memory of past takes and a

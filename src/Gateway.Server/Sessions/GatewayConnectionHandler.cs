@@ -4,7 +4,6 @@ using Gateway.Server.Auth;
 using Gateway.Server.Connections;
 using Gateway.WebSockets;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 
 namespace Gateway.Server.Sessions;
 
@@ -72,9 +71,68 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             }
         }
 
-        // The user slot is taken inside the decide callback (after authentication, so the 429 is the handshake's
-        // answer) and remembered here, so that it is given back whatever happens next.
+        try
+        {
+            var session = await AcceptAsync(connection).ConfigureAwait(false);
+            if (session is null)
+            {
+                return;
+            }
+
+            _services.Metrics.ConnectionOpened();
+
+            // The session runs inline rather than in a method of its own: one async state machine less per connection
+            // for as long as it lives (≈ 180 B).
+            // No registration on Kestrel's ConnectionClosedRequested (fired for every connection when the server stops):
+            // it would hold a callback list and node per connection (≈ 144 B). DrainCoordinator tracks every session and
+            // closes with 1001 whatever the drain leaves open, also a session that registers after the drain's last closes.
+            try
+            {
+                session.Start();
+
+                // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
+                // never precedes it.
+                using var drain = _drain.Register(session.Connection);
+                // No registration on connection.ConnectionClosed either (see AcceptAsync): Kestrel's socket transport
+                // completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed, and that
+                // ends the receive loop, which ends the connection.
+                await session.Connection.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _services.Logger.LogError(e, "Session {Session} failed", connection.ConnectionId);
+            }
+            finally
+            {
+                session.Dispose();
+                _services.Metrics.ConnectionClosed();
+
+                // The user's slot, taken during the handshake (see AcceptAsync).
+                _limiter.ReleaseUser(session.TenantId, session.UserId);
+            }
+        }
+        finally
+        {
+            if (address is not null)
+            {
+                _limiter.ReleaseAddress(address);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The upgrade handshake, and the session of an accepted one; null when the handshake was refused or the peer left.
+    /// The user's connection slot is taken inside the decide callback (after authentication, so the 429 is the
+    /// handshake's answer): a session is returned exactly when that slot is held, and a handshake that fails after taking
+    /// it (the 101 cannot be written) gives it back here.
+    /// </summary>
+    /// <remarks>A method of its own so that what only the handshake needs lives only as long as the handshake: the decide
+    /// callback's closure (32 B) and the handshake result (the awaiter of a 40-byte struct) would otherwise be fields of
+    /// <see cref="OnConnectedAsync"/>'s state machine for the connection's whole life.</remarks>
+    private async ValueTask<Session?> AcceptAsync(ConnectionContext connection)
+    {
         Principal? userSlot = null;
+        Session? session = null;
         try
         {
             HandshakeResult handshake;
@@ -88,59 +146,25 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
             {
-                return;
+                return null;
             }
 
             if (!handshake.Accepted)
             {
                 _services.Metrics.HandshakeRejects.Add(1, new KeyValuePair<string, object?>("status", handshake.StatusCode));
-                return;
+                return null;
             }
 
-            // The session runs inline rather than in a method of its own: one async state machine less per connection
-            // for as long as it lives (≈ 180 B).
-            var socket = new WebSocketConnection(connection.Transport, _wsOptions);
-            var session = new Session(socket, (Principal)handshake.State!, connection.ConnectionId, _services);
-            _services.Metrics.ConnectionOpened();
-
-            // Kestrel asks every connection to close when the server stops. The drain (DrainCoordinator) has normally closed
-            // them all by then; this covers connections that slipped in after it and a drain cut short by the shutdown
-            // timeout. 1001: reconnect (to another pod) and resume from your cursors. Kestrel aborts whatever is still open
-            // after the host's shutdown timeout.
-            using var shutdown = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
-                .Register(static s => ((WebSocketConnection)s!).Close(CloseCodes.GoingAway, "server shutting down"), socket);
-            try
-            {
-                session.Start();
-
-                // After Start: the Hello frame is queued first, so a Drain frame (sent at once when the drain is under way)
-                // never precedes it.
-                using var drain = _drain.Register(socket);
-                // No registration on connection.ConnectionClosed either (see the handshake above): Kestrel's socket
-                // transport completes the input pipe when the socket ends or is aborted, before it fires ConnectionClosed,
-                // and that ends the receive loop, which ends the connection.
-                await socket.RunAsync(session, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                _services.Logger.LogError(e, "Session {Session} failed", connection.ConnectionId);
-            }
-            finally
-            {
-                session.Dispose();
-                _services.Metrics.ConnectionClosed();
-            }
+            var admission = (Admission)handshake.State!;
+            session = new Session(new WebSocketConnection(connection.Transport, _wsOptions), admission.Principal, connection.ConnectionId,
+                _services, admission.User);
+            return session;
         }
         finally
         {
-            if (userSlot is not null)
+            if (session is null && userSlot is not null)
             {
                 _limiter.ReleaseUser(userSlot.TenantId, userSlot.UserId);
-            }
-
-            if (address is not null)
-            {
-                _limiter.ReleaseAddress(address);
             }
         }
 
@@ -153,15 +177,18 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             }
 
             var principal = (Principal)decision.State!;
-            if (!_limiter.TryAdmitUser(principal.TenantId, principal.UserId))
+            if (!_limiter.TryAdmitUser(principal.TenantId, principal.UserId, out var user))
             {
                 return HandshakeDecision.Reject(429, "too many connections for this user");
             }
 
             userSlot = principal;
-            return decision;
+            return HandshakeDecision.Accept(decision.SubProtocol, new Admission(principal, user));
         }
     }
+
+    /// <summary>The state of an accepted handshake: who, and the user's slot (entry) in the connection limiter.</summary>
+    private sealed record Admission(Principal Principal, ConnectionLimiter.User User);
 
     private Task RefuseEarlyAsync(ConnectionContext connection, int status, string reason, int retryAfterSeconds)
     {

@@ -17,7 +17,7 @@ internal sealed partial class Session
     {
         // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
         var o = _services.Options;
-        if (!TryTakeOrRefuse(_buckets!.Sends, f.RequestId, "send"))
+        if (!TryTakeOrRefuse(RateKind.Send, f.RequestId, "send"))
         {
             return default;
         }
@@ -118,7 +118,7 @@ internal sealed partial class Session
 
     private ValueTask HandleSubscribe(in ClientFrame f)
     {
-        if (!TryTakeOrRefuse(_buckets!.Subscribes, f.RequestId, "subscribe"))
+        if (!TryTakeOrRefuse(RateKind.Subscribe, f.RequestId, "subscribe"))
         {
             return default;
         }
@@ -154,21 +154,21 @@ internal sealed partial class Session
 
             var subscription = new ChatSubscription(this, TenantId, chatId, afterSeq);
             ChatSubscription? previous;
-            lock (_subs)
+            lock (Sync)
             {
                 if (_closed != 0)
                 {
                     return;
                 }
 
-                _subs.TryGetValue(chatId, out previous);
+                previous = _subs.Find(chatId);
                 if (previous is null && _subs.Count >= _services.Options.MaxSubscriptionsPerConnection)
                 {
                     results[i] = new SubscribeResult(chatId, ErrorCode.LimitExceeded, 0);
                     continue;
                 }
 
-                _subs[chatId] = subscription;
+                _subs.Set(subscription);
             }
 
             if (previous is not null)
@@ -231,12 +231,9 @@ internal sealed partial class Session
 
     private void Drop(ChatSubscription subscription)
     {
-        lock (_subs)
+        lock (Sync)
         {
-            if (_subs.TryGetValue(subscription.ChatId, out var current) && ReferenceEquals(current, subscription))
-            {
-                _subs.Remove(subscription.ChatId);
-            }
+            _subs.RemoveExact(subscription);
         }
 
         subscription.Close();
@@ -260,9 +257,10 @@ internal sealed partial class Session
             }
 
             ChatSubscription? subscription;
-            lock (_subs)
+            var chatId = DecodeUtf8(rawChatId);
+            lock (Sync)
             {
-                _subs.Remove(DecodeUtf8(rawChatId), out subscription);
+                subscription = _subs.Remove(chatId);
             }
 
             if (subscription is not null)
@@ -280,7 +278,7 @@ internal sealed partial class Session
 
     private ValueTask HandleHistory(in ClientFrame f)
     {
-        if (!TryTakeOrRefuse(_buckets!.History, f.RequestId, "history"))
+        if (!TryTakeOrRefuse(RateKind.History, f.RequestId, "history"))
         {
             return default;
         }
@@ -346,7 +344,7 @@ internal sealed partial class Session
         }
 
         // Over the limit typing is dropped without an answer: an error per keystroke would only be noise.
-        if (!_buckets!.Typing.TryTake(_services.Limits.Now(), out _))
+        if (!_services.Limits.TryTake(_user, RateKind.Typing, out _))
         {
             _services.Metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("kind", "typing"));
             return default;

@@ -3,6 +3,7 @@ using System.Text;
 using Gateway.Domain.Ports;
 using Gateway.Protocol;
 using Gateway.Server.Auth;
+using Gateway.Server.Connections;
 using Gateway.Server.Fanout;
 using Gateway.WebSockets;
 
@@ -28,63 +29,102 @@ internal sealed record SessionServices(
 /// <remarks>
 /// Threading: <see cref="OnMessageAsync"/> runs on the connection's receive loop, one frame at a time.
 /// Live frames arrive from the bus dispatch loop through <see cref="ChatSubscription.OnLive"/>; send
-/// completions arrive on thread-pool threads. The subscription table is guarded by <c>_subs</c>'s lock; each
-/// subscription guards its own state. All output goes through <see cref="WebSocketConnection.TryEnqueue"/>,
+/// completions arrive on thread-pool threads. The subscription table, the catch-up queue and the token timeline are
+/// guarded by one lock (<c>Sync</c>); each subscription guards its own state. All output goes through <see cref="WebSocketConnection.TryEnqueue"/>,
 /// which is thread-safe; the connection's single writer loop does the socket writes.
 /// </remarks>
 internal sealed partial class Session : IWebSocketMessageHandler
 {
     private readonly SessionServices _services;
-    private readonly Dictionary<string, ChatSubscription> _subs = new(StringComparer.Ordinal);
     private readonly TimerWheelEntry _tokenTimer;
     private int _closed;
-    private UserLimits.Buckets? _buckets;
+
+    // The user's entry in the connection limiter: the state of its rate limits, shared by the user's connections here.
+    private readonly ConnectionLimiter.User _user;
+
+    // Guarded by Sync. A single field while there is at most one subscription: no dictionary for an idle connection.
+    private SubscriptionTable _subs;
 
     // Created by the first Send (on the receive loop, so without a race): a connection that only listens never pays
     // for it (SemaphoreSlim + its lock object ≈ 80 B).
     private SemaphoreSlim? _sendSlots;
 
     // Catch-up runs one chat at a time: subscriptions waiting for their turn, and whether a run is under way. Guarded
-    // by lock (_subs). Nothing is held once the runs are over (a chain of continuations would keep its last tasks).
+    // by Sync. Nothing is held once the runs are over (a chain of continuations would keep its last tasks).
     private Queue<ChatSubscription>? _catchUpQueue;
     private bool _catchUpRunning;
 
-    // Token timeline (see ScheduleTokenTimeline), guarded by lock (_tokenTimer): the current token's expiry, the
+    // Token timeline (see ScheduleTokenTimeline), guarded by Sync: the current token's expiry, the
     // instant TokenExpiring is due, and the close deadline, all Unix ms; whether TokenExpiring went out.
     private long _tokenExpiresAt;
     private long _tokenWarnAt;
     private long _tokenCloseAt;
     private bool _tokenWarned;
 
-    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
+    /// <summary>A session admitted by <see cref="ConnectionLimiter.TryAdmitUser"/>: <paramref name="user"/> is the entry it
+    /// returned; the caller gives the slot back when the connection ends.</summary>
+    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services,
+        ConnectionLimiter.User user)
     {
         Connection = connection;
-        Principal = principal;
+        _user = user;
+
+        // The ids, not the principal: the session is all that stays of the handshake (the principal would be 40 B more).
+        TenantId = principal.TenantId;
+        UserId = principal.UserId;
+        _tokenExpiresAt = principal.ExpiresAt;
         SessionId = sessionId;
         _services = services;
         _tokenTimer = new TimerWheelEntry(connection.Timers, static s => ((Session)s!).OnTokenTimer(), this);
     }
 
-    public WebSocketConnection Connection { get; }
+    /// <summary>A session not admitted through a <see cref="ConnectionLimiter"/> (benchmark fixtures): its rate limits are
+    /// its own, not shared with the user's other sessions.</summary>
+    public Session(WebSocketConnection connection, Principal principal, string sessionId, SessionServices services)
+        : this(connection, principal, sessionId, services, new ConnectionLimiter.User())
+    {
+    }
 
-    public Principal Principal { get; }
+    public WebSocketConnection Connection { get; }
 
     public string SessionId { get; }
 
-    public string TenantId => Principal.TenantId;
+    public string TenantId { get; }
 
-    public string UserId => Principal.UserId;
+    public string UserId { get; }
+
+    /// <summary>How many chats this session is subscribed to (for tests and diagnostics).</summary>
+    internal int SubscriptionCount
+    {
+        get
+        {
+            lock (Sync)
+            {
+                return _subs.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The session's one lock, for the subscription table, the catch-up queue and the token timeline. It is the token
+    /// timer's wheel entry, an object the session owns and never exposes (the wheel locks its own object, not entries),
+    /// rather than a lock object of its own (24 B per connection): each section guarded is a few field updates that
+    /// call out to nothing, so the three sharing a lock never wait on each other for long.
+    /// </summary>
+    private object Sync => _tokenTimer;
 
     /// <summary>Sends Hello and arms the token timeline. Call before <see cref="WebSocketConnection.RunAsync"/>.</summary>
     public void Start()
     {
         var o = _services.Options;
-        _buckets = _services.Limits.Acquire(TenantId, UserId);
+
+        // Nothing else runs yet: the expiry set by the constructor is read without the lock.
+        long expiresAt = _tokenExpiresAt;
         var frame = OutboundFrame.Rent(128);
         ServerFrameWriter.WriteHello(frame, SessionId, TenantId, UserId, (uint)o.MaxMessageBytes, (uint)o.MaxContentBytes,
-            (uint)o.HeartbeatSeconds, Principal.ExpiresAt);
+            (uint)o.HeartbeatSeconds, expiresAt);
         Enqueue(frame);
-        ScheduleTokenTimeline(Principal.ExpiresAt);
+        ScheduleTokenTimeline(expiresAt);
     }
 
     /// <inheritdoc/>
@@ -126,16 +166,11 @@ internal sealed partial class Session : IWebSocketMessageHandler
         }
 
         Connection.Timers.Cancel(_tokenTimer);
-        if (_buckets is not null)
-        {
-            _services.Limits.Release(TenantId, UserId);
-        }
 
         ChatSubscription[] all;
-        lock (_subs)
+        lock (Sync)
         {
-            all = [.. _subs.Values];
-            _subs.Clear();
+            all = _subs.TakeAll();
         }
 
         foreach (var s in all)
@@ -221,7 +256,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
     /// <summary>Queues a catch-up run. Runs are serialized so one session replays one chat at a time.</summary>
     internal void StartCatchUp(ChatSubscription subscription)
     {
-        lock (_subs)
+        lock (Sync)
         {
             if (_catchUpRunning)
             {
@@ -244,7 +279,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
         while (true)
         {
             await RunCatchUpAsync(next).ConfigureAwait(false);
-            lock (_subs)
+            lock (Sync)
             {
                 if (_catchUpQueue is null || !_catchUpQueue.TryDequeue(out next!))
                 {
@@ -298,12 +333,9 @@ internal sealed partial class Session : IWebSocketMessageHandler
     /// <summary>Ends a subscription on the server's initiative and tells the client why.</summary>
     internal void Revoke(ChatSubscription subscription, ErrorCode code, string reason)
     {
-        lock (_subs)
+        lock (Sync)
         {
-            if (_subs.TryGetValue(subscription.ChatId, out var current) && ReferenceEquals(current, subscription))
-            {
-                _subs.Remove(subscription.ChatId);
-            }
+            _subs.RemoveExact(subscription);
         }
 
         _services.Registry.Remove(subscription);
@@ -334,7 +366,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
         long remaining = expiresAt - now;
         long lead = Math.Min(o.TokenRefreshLeadSeconds * 1000L, Math.Max(0, remaining / 3));
         long warnAt = expiresAt - lead;
-        lock (_tokenTimer)
+        lock (Sync)
         {
             _tokenExpiresAt = expiresAt;
             _tokenWarnAt = warnAt;
@@ -368,7 +400,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
         long now = _services.Time.GetUtcNow().ToUnixTimeMilliseconds();
         long expiresAt, closeAt, wakeAt;
         bool warn = false, close = false;
-        lock (_tokenTimer)
+        lock (Sync)
         {
             expiresAt = _tokenExpiresAt;
             closeAt = _tokenCloseAt;
@@ -412,9 +444,9 @@ internal sealed partial class Session : IWebSocketMessageHandler
     }
 
     /// <summary>Takes a token from a per-user bucket, or answers RateLimited with the wait.</summary>
-    private bool TryTakeOrRefuse(Connections.TokenBucket bucket, uint requestId, string kind)
+    private bool TryTakeOrRefuse(RateKind rate, uint requestId, string kind)
     {
-        if (bucket.TryTake(_services.Limits.Now(), out var retryAfter))
+        if (_services.Limits.TryTake(_user, rate, out var retryAfter))
         {
             return true;
         }

@@ -1,81 +1,57 @@
-using System.Collections.Concurrent;
 using Gateway.Server.Connections;
 
 namespace Gateway.Server.Sessions;
 
+/// <summary>The per-user rate limits, one token bucket each.</summary>
+internal enum RateKind
+{
+    /// <summary>Send frames.</summary>
+    Send,
+
+    /// <summary>Subscribe frames.</summary>
+    Subscribe,
+
+    /// <summary>History frames.</summary>
+    History,
+
+    /// <summary>Typing frames.</summary>
+    Typing,
+}
+
 /// <summary>
-/// Per-user rate limits shared by all of a user's connections on this server: one set of token buckets per
-/// (tenant, user), created with the user's first session and dropped with the last.
+/// Per-user rate limits shared by all of a user's connections on this server: one token bucket per <see cref="RateKind"/>
+/// and user, for as long as the user has a connection open.
 /// </summary>
+/// <remarks>
+/// The policies (rate and burst of each kind) are the same for every user and live here once. A user's buckets are
+/// only their states, four <see langword="long"/>s inline in the user's <see cref="ConnectionLimiter.User"/> entry, the
+/// one that already counts the user's connections (see <see cref="RateLimit"/>): a user costs no object and no table
+/// entry for its limits, where four <see cref="TokenBucket"/>s, a record holding them, an entry and a table node of
+/// their own took 296 B.
+/// </remarks>
 internal sealed class UserLimits
 {
-    private readonly ConcurrentDictionary<(string Tenant, string User), Entry> _users = new();
-    private readonly GatewayOptions _options;
+    private readonly RateLimit[] _policies;
     private readonly TimeProvider _time;
 
     public UserLimits(GatewayOptions options, TimeProvider time)
     {
-        _options = options;
+        // Indexed by RateKind.
+        _policies =
+        [
+            new RateLimit(options.SendsPerSecond, options.SendBurst),
+            new RateLimit(options.SubscribesPerSecond, options.SubscribeBurst),
+            new RateLimit(options.HistoryPerSecond, options.HistoryBurst),
+            new RateLimit(options.TypingPerSecond, options.TypingBurst),
+        ];
+        System.Diagnostics.Debug.Assert(_policies.Length == ConnectionLimiter.User.RateKinds, "one state per kind");
         _time = time;
     }
 
-    /// <summary>Takes a reference on the user's buckets; release it with <see cref="Release"/>.</summary>
-    public Buckets Acquire(string tenantId, string userId)
-    {
-        var key = (tenantId, userId);
-        while (true)
-        {
-            var entry = _users.GetOrAdd(key, _ => new Entry(CreateBuckets()));
-            lock (entry)
-            {
-                if (entry.References >= 0)
-                {
-                    entry.References++;
-                    return entry.Buckets;
-                }
-            }
-
-            // lost a race with the last release: retry with a fresh entry
-        }
-    }
-
-    public void Release(string tenantId, string userId)
-    {
-        var key = (tenantId, userId);
-        if (!_users.TryGetValue(key, out var entry))
-        {
-            return;
-        }
-
-        lock (entry)
-        {
-            if (--entry.References == 0)
-            {
-                entry.References = -1; // dead: Acquire will not reuse it
-                _users.TryRemove(new KeyValuePair<(string, string), Entry>(key, entry));
-            }
-        }
-    }
-
-    /// <summary>Now, in the buckets' units (<see cref="TokenBucket.GetTicks"/>).</summary>
-    public long Now() => TokenBucket.GetTicks(_time);
-
-    private Buckets CreateBuckets()
-    {
-        var o = _options;
-        return new Buckets(
-            new TokenBucket(o.SendsPerSecond, o.SendBurst),
-            new TokenBucket(o.SubscribesPerSecond, o.SubscribeBurst),
-            new TokenBucket(o.HistoryPerSecond, o.HistoryBurst),
-            new TokenBucket(o.TypingPerSecond, o.TypingBurst));
-    }
-
-    internal sealed record Buckets(TokenBucket Sends, TokenBucket Subscribes, TokenBucket History, TokenBucket Typing);
-
-    private sealed class Entry(Buckets buckets)
-    {
-        public Buckets Buckets { get; } = buckets;
-
-        public int References { get; set; }
-    }
+    /// <summary>Takes a token of <paramref name="kind"/> from <paramref name="user"/>'s bucket, now.</summary>
+    /// <param name="user">The user's entry (<see cref="ConnectionLimiter.TryAdmitUser"/>).</param>
+    /// <param name="kind">Which bucket.</param>
+    /// <param name="retryAfter">When refused: how long until a token is available; else zero.</param>
+    public bool TryTake(ConnectionLimiter.User user, RateKind kind, out TimeSpan retryAfter) =>
+        _policies[(int)kind].TryTake(ref user.RateState((int)kind), TokenBucket.GetTicks(_time), out retryAfter);
 }
