@@ -22,15 +22,74 @@ public sealed partial class LocalWriteService
     private readonly List<(SendCommand Command, int Original)> _inBatchDuplicates = [];
     private readonly Dictionary<IdempotencyKey, int> _batchKeys = [];
 
+    // The commit thread sleeps on this while the queue is empty; 1 while it is (about to be) asleep.
+    private readonly ManualResetEventSlim _wake = new(false);
+    private int _commitIdle;
+
+    /// <summary>
+    /// Starts the commit loop on a thread of its own and returns its completion. A durable commit blocks in the
+    /// store's fsync (RocksDB's synchronous WAL write: ~0.1-10 ms, more on a busy disk); on a thread-pool thread that
+    /// would take a pool thread out for every commit, and on a server with one or two CPUs (where the pool starts
+    /// with that many threads) queue every writer loop, socket completion and request behind the disk until the pool
+    /// injects threads, about two per second: stalls of a second and more under a steady, modest load. A database's
+    /// log writer has its own thread for the same reason.
+    /// </summary>
+    private Task StartCommitThread()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(static s => ((LocalWriteService)((object[])s!)[0]).RunCommitThread((TaskCompletionSource)((object[])s!)[1]))
+        {
+            IsBackground = true,
+            Name = "gateway commit",
+        };
+        thread.Start(new object[] { this, done });
+        return done.Task;
+    }
+
+    private void RunCommitThread(TaskCompletionSource done)
+    {
+        try
+        {
+            Run();
+            done.SetResult();
+        }
+        catch (Exception e)
+        {
+            done.SetException(e);
+        }
+    }
+
     /// <summary>
     /// Drains the queue until it is completed and empty. Each pass takes every queued command (up to the batch
-    /// size), so under load one fsync covers many sends, and with one caller it commits each send at once.
+    /// size), so under load one fsync covers many sends, and with one caller it commits each send at once. Blocks
+    /// its thread while idle (on <see cref="_wake"/>, set by producers, so waking it needs no pool thread) and while
+    /// the store commits.
     /// </summary>
-    private async Task RunAsync()
+    private void Run()
     {
         var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (true)
         {
+            if (!reader.TryPeek(out _))
+            {
+                if (reader.Completion.IsCompleted)
+                {
+                    return; // completed and drained
+                }
+
+                // Dekker-style handshake with WakeCommitThread: publish "idle" with a full fence, then look again, so
+                // a producer either sees the flag (and sets the event) or wrote before our second look.
+                Interlocked.Exchange(ref _commitIdle, 1);
+                _wake.Reset();
+                if (!reader.TryPeek(out _) && !reader.Completion.IsCompleted)
+                {
+                    _wake.Wait();
+                }
+
+                Volatile.Write(ref _commitIdle, 0);
+                continue;
+            }
+
             while (_batch.Count < _maxBatchSize && reader.TryRead(out var command))
             {
                 _batch.Add(command);
@@ -38,7 +97,13 @@ public sealed partial class LocalWriteService
 
             try
             {
-                await ProcessBatchAsync().ConfigureAwait(false);
+                // Completes synchronously with RocksDB and the in-process bus; a store that really is asynchronous
+                // (none today) would have its continuations on the pool while this thread waits.
+                var pass = ProcessBatchAsync();
+                if (!pass.IsCompletedSuccessfully)
+                {
+                    pass.AsTask().GetAwaiter().GetResult();
+                }
             }
             catch (Exception)
             {
@@ -57,6 +122,17 @@ public sealed partial class LocalWriteService
             {
                 _batch.Clear();
             }
+        }
+    }
+
+    /// <summary>Called after a command was queued (or the queue completed): wakes the commit thread if it sleeps.</summary>
+    private void WakeCommitThread()
+    {
+        // The full fence orders our queue write before the flag read (the other half of the handshake in Run).
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _commitIdle) != 0)
+        {
+            _wake.Set();
         }
     }
 

@@ -78,7 +78,7 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        _loop = Task.Run(RunAsync);
+        _loop = StartCommitThread();
     }
 
     /// <inheritdoc />
@@ -190,9 +190,11 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _queue.Writer.TryComplete();
+            WakeCommitThread();
         }
 
         await _loop.ConfigureAwait(false);
+        _wake.Dispose(); // the commit thread has returned
     }
 
     private static AdminResult? ValidateChat(string tenantId, string chatId) =>
@@ -229,7 +231,13 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
         }
 
         // Fast path: room in the queue. TryWrite also fails once the queue is completed; the slow path tells the two apart.
-        return _queue.Writer.TryWrite(op) ? op.AsValueTask() : EnqueueSlowAsync(op);
+        if (_queue.Writer.TryWrite(op))
+        {
+            WakeCommitThread();
+            return op.AsValueTask();
+        }
+
+        return EnqueueSlowAsync(op);
     }
 
     private async ValueTask<TResult> EnqueueSlowAsync<TResult>(PendingCommand<TResult> op)
@@ -237,6 +245,7 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
         try
         {
             await _queue.Writer.WriteAsync(op, op.CancellationToken).ConfigureAwait(false);
+            WakeCommitThread();
         }
         catch (ChannelClosedException)
         {
