@@ -11,6 +11,14 @@ public sealed class ProcStatusTests
     [InlineData("1234 (a) b (c) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 0", 10L)] // spaces and ')' in the name
     public void Parses_utime_plus_stime(string stat, long expected) => Assert.Equal(expected, ProcStatus.ParseCpuTicks(stat));
 
+    [Theory]
+    [InlineData(50.0, 1000.0, 500.0)]   // half a CPU for 1,000 deliveries/s: 500 µs each
+    [InlineData(94.3, 1_014_191.0, 0.93)]
+    [InlineData(-1.0, 1000.0, -1.0)]    // server CPU not sampled
+    [InlineData(50.0, 0.0, -1.0)]       // nothing delivered
+    public void Cpu_per_delivery_from_share_and_rate(double pct, double rate, double expected) =>
+        Assert.Equal(expected, ProcStatus.CpuUsPer(pct, rate), 3);
+
     [Fact]
     public void Own_cpu_time_grows_with_work_and_a_missing_process_reads_minus_one()
     {

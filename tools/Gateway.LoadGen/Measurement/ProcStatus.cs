@@ -11,6 +11,10 @@ public static class ProcStatus
     /// </summary>
     public const double TicksPerSecond = 100;
 
+    /// <summary>CPU µs per event from a CPU share (% of one CPU) and an event rate; -1 when either is unknown or zero.</summary>
+    public static double CpuUsPer(double cpuPct, double perSecond) =>
+        cpuPct < 0 || perSecond <= 0 ? -1 : Math.Round(cpuPct / 100 / perSecond * 1e6, 3);
+
     /// <summary>User + system CPU time of a process (all its threads) in clock ticks, or -1 when it is not there.</summary>
     public static long CpuTicks(int pid)
     {

@@ -1,3 +1,4 @@
+using Gateway.LoadGen.Measurement;
 using Gateway.LoadGen.Workers;
 
 namespace Gateway.LoadGen.Reporting;
@@ -13,7 +14,7 @@ public sealed record StepResult(double PublishRate, double OfferedDeliveriesPerS
     double ServerCpuPct = -1, double LoadGenCpuPct = -1)
 {
     /// <summary>Server CPU time per delivery in µs (-1 when the server's CPU was not sampled or nothing was delivered).</summary>
-    public double ServerCpuUsPerDelivery => ServerCpuPct < 0 || DeliveredPerSec <= 0 ? -1 : Math.Round(ServerCpuPct / 100 / DeliveredPerSec * 1e6, 3);
+    public double ServerCpuUsPerDelivery => ProcStatus.CpuUsPer(ServerCpuPct, DeliveredPerSec);
 }
 
 /// <summary>One memory sample of the idle scenario.</summary>

@@ -121,11 +121,7 @@ internal sealed partial class Coordinator
 
             // The first second of a step is warm-up (queues filling to the new rate): measure after it.
             await Delay(1).ConfigureAwait(false);
-            _aggregator.BeginWindow();
-            var cpu = MarkCpu();
-            await Delay(stepSeconds).ConfigureAwait(false);
-            var w = _aggregator.EndWindow();
-            var (serverCpu, loadGenCpu) = CpuPercent(cpu, MarkCpu());
+            var (w, serverCpu, loadGenCpu) = await MeasureWindowAsync(stepSeconds).ConfigureAwait(false);
             var delivered = w.Delivered / stepSeconds;
             var p99 = Histograms.Ms(w.Latency, 99);
             var sustained = p99 <= limitMs && w.Latency.TotalCount > 0;
@@ -195,11 +191,7 @@ internal sealed partial class Coordinator
         var warmup = Math.Max(1, _cli.Double("--warmup-seconds", 5));
         Report.Parameters["warmupSeconds"] = Str(warmup);
         await Delay(warmup).ConfigureAwait(false);
-        _aggregator.BeginWindow();
-        var cpu = MarkCpu();
-        await Delay(duration).ConfigureAwait(false);
-        var w = _aggregator.EndWindow();
-        var (serverCpu, loadGenCpu) = CpuPercent(cpu, MarkCpu());
+        var (w, serverCpu, loadGenCpu) = await MeasureWindowAsync(duration).ConfigureAwait(false);
         await SetRateAsync(0).ConfigureAwait(false);
         await Delay(1).ConfigureAwait(false);
         Report.Latency = Summarize(w.Latency);
@@ -210,8 +202,7 @@ internal sealed partial class Coordinator
         Report.Metrics["p99Ms"] = Histograms.Ms(w.Latency, 99);
         Report.Metrics["p999Ms"] = Histograms.Ms(w.Latency, 99.9);
         Report.Metrics["connectFailures"] = failed;
-        var deliveredPerSec = w.Delivered / duration;
-        AddCpuMetrics(serverCpu, loadGenCpu, serverCpu < 0 || deliveredPerSec <= 0 ? -1 : Math.Round(serverCpu / 100 / deliveredPerSec * 1e6, 3), "");
+        AddCpuMetrics(serverCpu, loadGenCpu, ProcStatus.CpuUsPer(serverCpu, w.Delivered / duration), "");
         NoteSaturatedLoadGen([loadGenCpu]);
         Report.Verdict = failed == 0 && w.Delivered > 0 ? "pass" : "fail";
     }

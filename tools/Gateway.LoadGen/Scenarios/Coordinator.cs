@@ -58,6 +58,17 @@ internal sealed partial class Coordinator : IAsyncDisposable
         return new CpuMark(Stopwatch.GetTimestamp(), _serverPid is { } pid ? ProcStatus.CpuTicks(pid) : -1, loadGen);
     }
 
+    /// <summary>One measured window: counters and latencies from the workers, and the CPU both sides used meanwhile.</summary>
+    private async Task<(Totals Window, double ServerCpuPct, double LoadGenCpuPct)> MeasureWindowAsync(double seconds)
+    {
+        _aggregator.BeginWindow();
+        var cpu = MarkCpu();
+        await Delay(seconds).ConfigureAwait(false);
+        var window = _aggregator.EndWindow();
+        var (server, loadGen) = CpuPercent(cpu, MarkCpu());
+        return (window, server, loadGen);
+    }
+
     /// <summary>CPU used between two marks, in % of one CPU (-1 where a process could not be read). 10 ms ticks: over a
     /// window of a few seconds that is a fraction of a percent.</summary>
     private static (double Server, double LoadGen) CpuPercent(CpuMark from, CpuMark to)
