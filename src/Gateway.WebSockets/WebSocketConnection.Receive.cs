@@ -161,7 +161,7 @@ public sealed partial class WebSocketConnection
         in ReadOnlySequence<byte> payload)
     {
         bool closing;
-        lock (_writerSignal)
+        lock (_queue)
         {
             closing = _closeQueued;
         }
@@ -317,7 +317,7 @@ public sealed partial class WebSocketConnection
         body = body[..length];
 
         bool weStarted;
-        lock (_writerSignal)
+        lock (_queue)
         {
             weStarted = _closeQueued;
         }

@@ -1,14 +1,33 @@
 using System.Buffers;
+using System.IO.Pipelines;
+
 namespace Gateway.WebSockets;
 
-public sealed partial class WebSocketConnection
+public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 {
+    // The writer pump's states (_pump). Held (Running) from construction until RunAsync releases it.
+    private const int PumpIdle = 0;     // nothing queued that it has not written; the next Schedule queues it
+    private const int PumpRunning = 1;  // queued, writing, or waiting for a flush
+    private const int PumpRerun = 2;    // as Running, and frames were queued since it last looked
+    private const int PumpDone = 3;     // wrote the close frame, was aborted, or the transport failed
+
+    private int _pump = PumpRunning;
+
+    // Only while a flush waits for the transport (backpressure): the flush, whether a close frame was in it, and the
+    // continuation that resumes the pump (created at the first such wait, then reused).
+    private ValueTask<FlushResult> _pendingFlush;
+    private bool _pendingFlushHasClose;
+    private Action? _onFlushed;
+
+    // Created only if RunAsync has to wait for the pump to finish.
+    private TaskCompletionSource? _pumpDone;
+
     // 1 while frames queued by TryEnqueueDeferred wait for their producer's Wake.
     private int _wakeDeferred;
 
     /// <summary>
     /// Queues a sealed frame for sending. Thread-safe. On success takes one reference to <paramref name="frame"/>
-    /// (the writer loop releases it after the write). Returns false, taking no reference, when the queue is at
+    /// (the writer pump releases it after the write). Returns false, taking no reference, when the queue is at
     /// <see cref="WebSocketOptions.MaxOutboundFrames"/> or would pass <see cref="WebSocketOptions.MaxOutboundBytes"/>,
     /// or when the connection is closing: the caller applies its slow-consumer policy (typically
     /// <see cref="Close"/> with 4002).
@@ -21,12 +40,12 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
-        _writerSignal.Set();
+        Schedule();
         return true;
     }
 
     /// <summary>
-    /// <see cref="TryEnqueue"/> without waking the writer loop, for a producer that enqueues to many connections in a
+    /// <see cref="TryEnqueue"/> without waking the writer pump, for a producer that enqueues to many connections in a
     /// pass (a fanout of several events) and wakes each once at the end: the writer then writes everything with one
     /// flush, one send for many frames. <paramref name="wakeNeeded"/> is true for the first deferred frame since the
     /// last <see cref="Wake"/>: the caller must then call <see cref="Wake"/>, once for any number of frames. Until
@@ -47,13 +66,13 @@ public sealed partial class WebSocketConnection
         return true;
     }
 
-    /// <summary>Wakes the writer loop for frames queued by <see cref="TryEnqueueDeferred"/>. Thread-safe.</summary>
+    /// <summary>Wakes the writer pump for frames queued by <see cref="TryEnqueueDeferred"/>. Thread-safe.</summary>
     public void Wake()
     {
         // Cleared before the signal: a deferred enqueue racing with this either is seen by the writer this wake
         // starts, or finds the flag clear and has its producer wake again.
         Volatile.Write(ref _wakeDeferred, 0);
-        _writerSignal.Set();
+        Schedule();
     }
 
     private bool Add(OutboundFrame frame)
@@ -65,7 +84,7 @@ public sealed partial class WebSocketConnection
         }
 
         int length = frame.Length;
-        lock (_writerSignal)
+        lock (_queue)
         {
             if (_closeQueued || IsAborted ||
                 _queuedFrames >= _options.MaxOutboundFrames ||
@@ -90,7 +109,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private void EnqueueControl(OutboundFrame frame)
     {
-        lock (_writerSignal)
+        lock (_queue)
         {
             if (!_closeQueued && !IsAborted)
             {
@@ -103,7 +122,7 @@ public sealed partial class WebSocketConnection
 
         if (frame is null)
         {
-            _writerSignal.Set();
+            Schedule();
         }
         else
         {
@@ -112,43 +131,79 @@ public sealed partial class WebSocketConnection
     }
 
     /// <summary>
-    /// The only writer of the transport's output. Waits for work, takes every frame queued so far in one swap, writes
-    /// them all into the pipe and flushes once per batch. Ends after writing a close frame, on abort, or when the
-    /// transport fails (which aborts the connection so the receive loop stops too).
+    /// Makes sure the pump runs after this call: queues it on the thread pool when idle, or asks a running pump to look
+    /// again. Lock-free; never runs the pump inline, so a producer (e.g. a fanout loop) never ends up writing.
     /// </summary>
-    private async Task WriterLoopAsync()
+    private void Schedule()
+    {
+        while (true)
+        {
+            int state = Volatile.Read(ref _pump);
+            if (state == PumpIdle)
+            {
+                if (Interlocked.CompareExchange(ref _pump, PumpRunning, PumpIdle) == PumpIdle)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+                    return;
+                }
+            }
+            else if (state == PumpRunning)
+            {
+                if (Interlocked.CompareExchange(ref _pump, PumpRerun, PumpRunning) == PumpRunning)
+                {
+                    return;
+                }
+            }
+            else
+            {
+                return; // a rerun is already asked for, or the pump is done
+            }
+        }
+    }
+
+    /// <summary>Starts the pump held since construction (RunAsync): it runs now if anything was queued meanwhile.</summary>
+    private void ReleasePump()
+    {
+        if (Interlocked.CompareExchange(ref _pump, PumpIdle, PumpRunning) != PumpRunning)
+        {
+            Volatile.Write(ref _pump, PumpRunning); // Rerun: frames (or an abort) are waiting
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+    }
+
+    /// <summary>The pump as a thread-pool work item: the connection is its own (no allocation per run). Not for callers.</summary>
+    void IThreadPoolWorkItem.Execute() => Pump();
+
+    /// <summary>
+    /// The only writer of the transport's output. Writes every frame queued so far into the pipe and flushes once per
+    /// pass; goes idle when nothing new was queued meanwhile. No state machine per connection: it runs as a work item
+    /// and, only when a flush has to wait for the transport, resumes from the flush's completion. Ends after writing a
+    /// close frame, on abort, or when the transport fails (which aborts the connection so the receive loop stops too).
+    /// </summary>
+    private void Pump()
     {
         var output = _transport.Output;
-        var batch = new Queue<OutboundFrame>();
-        bool failed = false;
-        try
+        while (true)
         {
-            while (!IsAborted)
+            // Everything queued before this write is taken by this pass; a Schedule after it asks for another.
+            Volatile.Write(ref _pump, PumpRunning);
+            if (IsAborted)
             {
-                await _writerSignal.WaitAsync().ConfigureAwait(false);
-                if (IsAborted)
-                {
-                    break;
-                }
+                FinishPump(failed: false);
+                return;
+            }
 
-                // Swap the producers' queue with our empty one: one lock per batch, not per frame.
-                lock (_writerSignal)
-                {
-                    (_queue, batch) = (batch, _queue);
-                }
-
-                if (batch.Count == 0)
-                {
-                    continue;
-                }
-
-                bool wroteClose = false;
-                while (batch.TryDequeue(out var frame))
+            bool wrote = false, wroteClose = false;
+            lock (_queue)
+            {
+                while (_queue.TryDequeue(out var frame))
                 {
                     int length = frame.Length;
                     if (!wroteClose)
                     {
+                        // A copy into the pipe's current block: short enough to hold the producers off meanwhile.
                         output.Write(frame.Memory.Span);
+                        wrote = true;
                         wroteClose = frame.Opcode == WebSocketOpcode.Close;
                     }
 
@@ -159,61 +214,132 @@ public sealed partial class WebSocketConnection
                         Volatile.Write(ref _pongsQueued, 0);
                     }
 
-                    // Whoever dequeues a frame owns its release. The bytes were just copied into the pipe's buffer,
-                    // so this queue's reference ends here, before the flush (other connections may still hold theirs).
+                    // Whoever dequeues a frame owns its release. Its bytes are in the pipe's buffer now, so this queue's
+                    // reference ends here, before the flush (other connections may still hold theirs).
                     frame.Release();
                 }
+            }
 
+            if (wrote)
+            {
                 Volatile.Write(ref _activity, 1);
-                var flush = await output.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCanceled || flush.IsCompleted)
+                ValueTask<FlushResult> flush;
+                try
                 {
-                    failed = !flush.IsCanceled;
-                    break;
+                    flush = output.FlushAsync();
+                }
+                catch (Exception)
+                {
+                    FinishPump(failed: true);
+                    return;
                 }
 
-                if (wroteClose)
+                if (!flush.IsCompleted)
                 {
-                    break;
+                    // Backpressure (or a slow transport): resume when the flush completes, holding the Running state.
+                    _pendingFlush = flush;
+                    _pendingFlushHasClose = wroteClose;
+                    flush.GetAwaiter().UnsafeOnCompleted(_onFlushed ??= OnFlushed);
+                    return;
+                }
+
+                if (!AfterFlush(flush, wroteClose))
+                {
+                    return;
                 }
             }
+
+            if (Interlocked.CompareExchange(ref _pump, PumpIdle, PumpRunning) == PumpRunning)
+            {
+                return; // nothing was queued since this pass looked
+            }
+        }
+    }
+
+    private void OnFlushed()
+    {
+        var flush = _pendingFlush;
+        _pendingFlush = default;
+        if (AfterFlush(flush, _pendingFlushHasClose))
+        {
+            Pump(); // on the flush's completion thread: frames queued meanwhile are written in this pass
+        }
+    }
+
+    /// <summary>Observes a completed flush; false when the pump has finished (close frame out, abort, or failure).</summary>
+    private bool AfterFlush(ValueTask<FlushResult> flush, bool wroteClose)
+    {
+        FlushResult result;
+        try
+        {
+            result = flush.GetAwaiter().GetResult();
         }
         catch (Exception)
         {
-            failed = true;
+            FinishPump(failed: true);
+            return false;
         }
-        finally
+
+        if (result.IsCanceled || result.IsCompleted)
         {
-            ReleaseAll(batch);
+            // Cancelled: Abort() (which ends everything anyway). Completed: the transport is gone under us.
+            FinishPump(failed: !result.IsCanceled);
+            return false;
+        }
+
+        if (wroteClose)
+        {
+            FinishPump(failed: false); // nothing may follow a close frame
+            return false;
+        }
+
+        return true;
+    }
+
+    private void FinishPump(bool failed)
+    {
+        TaskCompletionSource? waiter;
+        lock (_queue)
+        {
+            Volatile.Write(ref _pump, PumpDone);
+            waiter = _pumpDone;
         }
 
         if (failed)
         {
             Abort();
         }
+
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>Completes when the pump has finished (RunAsync's end; a task exists only if it has to wait).</summary>
+    private Task WaitForPumpAsync()
+    {
+        lock (_queue)
+        {
+            if (Volatile.Read(ref _pump) == PumpDone)
+            {
+                return Task.CompletedTask;
+            }
+
+            _pumpDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _pumpDone.Task;
+        }
     }
 
     /// <summary>Releases what is still queued once both loops are over, so no pooled buffer leaks.</summary>
     private void ReleaseQueued()
     {
-        Queue<OutboundFrame> left;
-        lock (_writerSignal)
+        lock (_queue)
         {
-            left = _queue;
-            _queue = new Queue<OutboundFrame>();
             _closeQueued = true;
-        }
-
-        ReleaseAll(left);
-    }
-
-    private void ReleaseAll(Queue<OutboundFrame> frames)
-    {
-        while (frames.TryDequeue(out var frame))
-        {
-            Interlocked.Decrement(ref _queuedFrames);
-            Interlocked.Add(ref _queuedBytes, -frame.Length);
-            frame.Release();
+            while (_queue.TryDequeue(out var frame))
+            {
+                Interlocked.Decrement(ref _queuedFrames);
+                Interlocked.Add(ref _queuedBytes, -frame.Length);
+                frame.Release();
+            }
         }
     }
 }

@@ -12,15 +12,16 @@ namespace Gateway.WebSockets;
 /// </summary>
 /// <remarks>
 /// <para><b>Loops.</b> <see cref="RunAsync"/> runs one receive loop (the only reader of the transport's input) and one
-/// writer loop (the only writer of the transport's output). Everything sent — application frames, pongs, pings, close
-/// frames — goes through the writer loop's queue, because a <see cref="PipeWriter"/> is not thread-safe.</para>
+/// writer pump (the only writer of the transport's output: a thread-pool work item, not a loop that waits, so an idle
+/// connection holds no writer state machine). Everything sent — application frames, pongs, pings, close frames — goes
+/// through the pump's queue, because a <see cref="PipeWriter"/> is not thread-safe.</para>
 /// <para><b>Thread safety.</b> <see cref="TryEnqueue"/>, <see cref="Close"/>, <see cref="Abort"/> and every property may
 /// be called from any thread, concurrently with each other and with the loops. <see cref="RunAsync"/> may be called once.
 /// <see cref="IWebSocketMessageHandler.OnMessageAsync"/> is called from the receive loop, one message at a time, and
 /// may itself call <see cref="TryEnqueue"/> and <see cref="Close"/>. Do not touch the transport while the connection
 /// runs; <see cref="RunAsync"/> completes both of its pipes before it returns.</para>
 /// <para><b>Ownership of frames.</b> A successful <see cref="TryEnqueue"/> takes one reference to the frame; the writer
-/// loop releases it once its bytes are in the output pipe. A refused frame is left untouched.</para>
+/// pump releases it once its bytes are in the output pipe. A refused frame is left untouched.</para>
 /// <para><b>Closing.</b> A close starts with <see cref="Close"/> (server-initiated: close frame after the queued frames,
 /// then wait for the peer's close), with a peer's close frame (echoed, then the transport closes), or with a protocol
 /// violation (close frame with the code, then the transport closes without waiting). From that moment
@@ -33,12 +34,9 @@ public sealed partial class WebSocketConnection
     private readonly WebSocketOptions _options;
     private readonly CancellationTokenSource _closing = new();
 
-    // Also the lock for the fields below (an idle connection is one object smaller than with a separate lock object;
-    // AsyncSignal never locks itself and is private, so nothing else contends for it).
-    private readonly AsyncSignal _writerSignal = new();
-
-    // Guarded by lock (_writerSignal).
-    private Queue<OutboundFrame> _queue = new();
+    // The send queue, and the lock for itself and the fields below (an idle connection is one object smaller than with
+    // a separate lock object; the queue is private, so nothing else locks it).
+    private readonly Queue<OutboundFrame> _queue = new();
     private bool _closeQueued;
     private ushort? _closeStatus;
     private string? _closeReason;
@@ -73,7 +71,7 @@ public sealed partial class WebSocketConnection
     {
         get
         {
-            lock (_writerSignal)
+            lock (_queue)
             {
                 return _closeStatus;
             }
@@ -85,7 +83,7 @@ public sealed partial class WebSocketConnection
     {
         get
         {
-            lock (_writerSignal)
+            lock (_queue)
             {
                 return _closeReason;
             }
@@ -105,7 +103,7 @@ public sealed partial class WebSocketConnection
     public int FramesQueued => Volatile.Read(ref _queuedFrames);
 
     /// <summary>
-    /// Runs the receive and writer loops until the connection is over; the returned task is the connection's lifetime.
+    /// Runs the receive loop and the writer pump until the connection is over; the returned task is the connection's lifetime.
     /// Peer misbehaviour never faults it: protocol errors end in the matching close code. If the handler throws, the
     /// connection closes with 1011 and the task then faults with the handler's exception. When it completes, both pipes
     /// of the transport are completed and every queued frame has been released.
@@ -128,7 +126,7 @@ public sealed partial class WebSocketConnection
             _options.Timers.Schedule(_keepAlive, _options.KeepAliveInterval);
         }
 
-        var writer = WriterLoopAsync();
+        ReleasePump();
         try
         {
             // The receive loop, inline: the only reader of the transport's input. Kept in this method rather than an
@@ -161,7 +159,7 @@ public sealed partial class WebSocketConnection
         }
 
         bool closeQueued;
-        lock (_writerSignal)
+        lock (_queue)
         {
             closeQueued = _closeQueued;
         }
@@ -173,10 +171,10 @@ public sealed partial class WebSocketConnection
         }
 
         // The writer ends after writing the close frame, or on abort; the close timer bounds how long that takes.
-        await writer.ConfigureAwait(false);
+        await WaitForPumpAsync().ConfigureAwait(false);
 
         CancellationTokenSource? timer;
-        lock (_writerSignal)
+        lock (_queue)
         {
             timer = _closeTimer;
             _closeTimer = null;
@@ -229,7 +227,7 @@ public sealed partial class WebSocketConnection
         // Both calls are thread-safe on a Pipe and make the pending (or next) read/flush return IsCanceled.
         _transport.Input.CancelPendingRead();
         _transport.Output.CancelPendingFlush();
-        _writerSignal.Set();
+        Schedule();
         CancelClosing();
     }
 
@@ -241,7 +239,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private bool TryStartClose(ushort status, string? reason, OutboundFrame closeFrame)
     {
-        lock (_writerSignal)
+        lock (_queue)
         {
             if (_closeQueued || IsAborted)
             {
@@ -260,7 +258,7 @@ public sealed partial class WebSocketConnection
             _closeTimer.CancelAfter(_options.CloseTimeout);
         }
 
-        _writerSignal.Set();
+        Schedule();
         CancelClosing();
         return true;
     }
