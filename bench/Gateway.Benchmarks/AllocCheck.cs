@@ -7,9 +7,9 @@ namespace Gateway.Benchmarks;
 
 /// <summary>
 /// Process-wide allocation check (<c>alloc-check</c> mode). BenchmarkDotNet's allocation column may count only the
-/// benchmark thread, but a delivery's work is split between the fanout thread and N writer loops on the thread pool.
+/// benchmark thread, but a delivery's work is split between the fanout thread and N writer pumps on the thread pool.
 /// This mode counts every byte the process allocates (<see cref="GC.GetTotalAllocatedBytes(bool)"/>, precise) across
-/// many operations after a warm-up, writer loops and drains included, and divides.
+/// many operations after a warm-up, writer pumps and drains included, and divides.
 /// </summary>
 /// <remarks>
 /// The process also allocates for reasons of its own (tiered JIT bookkeeping, timers). An idle window of the same length
@@ -158,7 +158,7 @@ internal static class AllocCheck
         var sw = Stopwatch.StartNew();
 
         // On a dedicated thread, like BenchmarkDotNet's main thread (not a thread-pool worker whose local queue would
-        // collect the writer loops' wake-ups).
+        // collect the writer pumps' wake-ups).
         var thread = new Thread(() =>
         {
             long before = GC.GetAllocatedBytesForCurrentThread();

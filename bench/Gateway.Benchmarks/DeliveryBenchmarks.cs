@@ -5,21 +5,21 @@ namespace Gateway.Benchmarks;
 
 /// <summary>
 /// The live outbound path end to end, in process: <c>ChatRegistry.Deliver</c> of one committed message to N real
-/// sessions subscribed to its chat, each on a running <c>WebSocketConnection</c> whose writer loop copies the frame
+/// sessions subscribed to its chat, each on a running <c>WebSocketConnection</c> whose writer pump copies the frame
 /// into an in-memory output pipe that a background task drains like a socket. See <see cref="DeliveryFixture"/>.
 /// </summary>
 /// <remarks>
 /// <para><see cref="Deliver"/> is the producer side (what the bus dispatch loop pays per message): serialize once,
-/// then per subscriber a seq check under the subscription's lock and a bounded enqueue that may wake the writer loop.
-/// The writer loops and drains run concurrently on the thread pool and compete for the same cores, so their cost
+/// then per subscriber a seq check under the subscription's lock and a bounded enqueue that may wake the writer pump.
+/// The writer pumps and drains run concurrently on the thread pool and compete for the same cores, so their cost
 /// shows up as contention; if they fall far behind, <see cref="Deliver"/> waits for them, so sustained throughput
 /// is what gets measured.</para>
 /// <para><see cref="DeliverAndWaitAll"/> waits until every subscriber's drain has read the frame: the latency of one
 /// message through enqueue, thread-pool wake-up, pipe write, flush and read, for all N.</para>
-/// <para>The allocation column counts what BenchmarkDotNet attributes to the benchmark; the writer loops run on other
+/// <para>The allocation column counts what BenchmarkDotNet attributes to the benchmark; the writer pumps run on other
 /// threads. Run <c>alloc-check</c> for process-wide bytes per delivery.</para>
 /// <para>BenchmarkDotNet raises the benchmark thread to <see cref="ThreadPriority.Highest"/> (it succeeds on Linux as
-/// root or with CAP_SYS_NICE). Here that thread spins while it waits for the writer loops, so a higher priority would
+/// root or with CAP_SYS_NICE). Here that thread spins while it waits for the writer pumps, so a higher priority would
 /// let it starve the very threads it waits for; the first invocation puts it back to Normal.</para>
 /// </remarks>
 [MemoryDiagnoser]

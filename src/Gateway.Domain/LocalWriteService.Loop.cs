@@ -30,7 +30,7 @@ public sealed partial class LocalWriteService
     /// Starts the commit loop on a thread of its own and returns its completion. A durable commit blocks in the
     /// store's fsync (RocksDB's synchronous WAL write: ~0.1-10 ms, more on a busy disk); on a thread-pool thread that
     /// would take a pool thread out for every commit, and on a server with one or two CPUs (where the pool starts
-    /// with that many threads) queue every writer loop, socket completion and request behind the disk until the pool
+    /// with that many threads) queue every writer pump, socket completion and request behind the disk until the pool
     /// injects threads, about two per second: stalls of a second and more under a steady, modest load. A database's
     /// log writer has its own thread for the same reason.
     /// </summary>

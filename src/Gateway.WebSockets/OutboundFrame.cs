@@ -34,7 +34,7 @@ public sealed class OutboundFrame : IBufferWriter<byte>
 
     /// <summary>
     /// Frame buffers have their own pool. <see cref="ArrayPool{T}.Shared"/> keeps only 32 arrays per size per core,
-    /// and frames are rented on the fanout thread but returned on writer loops: with more than that in flight, every
+    /// and frames are rented on the fanout thread but returned on writer pumps: with more than that in flight, every
     /// frame allocated (about 470 B per pipelined delivery in bench/ alloc-check). 2048 per size up to 16 KiB
     /// retains at most 2048 × (0.5 + 1 + 2 + 4 + 8 + 16) KiB ≈ 63 MiB at the very worst; larger frames (long
     /// history pages, big messages) are rare and use the shared pool.

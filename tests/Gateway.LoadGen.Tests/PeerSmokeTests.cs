@@ -76,7 +76,7 @@ public sealed class PeerSmokeTests : IAsyncLifetime
     [Fact]
     public async Task Pairs_through_the_nats_peer_are_checked_by_the_payload_counter()
     {
-        var (code, r) = await RunAsync("pairs", _token, "--pairs", "10", "--rate", "100", "--duration", "2");
+        var (code, r) = await RunAsync("pairs", _token, "--pairs", "10", "--rate", "100", "--duration", "2", "--warmup-seconds", "1");
         Assert.Equal(0, code);
         Assert.Equal("pass", r.Verdict);
         Assert.Equal("nats-ws", r.Target);

@@ -37,9 +37,14 @@ public sealed class SmokeTests : IDisposable
     [Fact]
     public async Task Pairs_delivers_every_message_in_order()
     {
-        var r = await RunAsync("pairs", "--pairs", "10", "--rate", "100", "--duration", "2");
+        var r = await RunAsync("pairs", "--pairs", "10", "--rate", "100", "--duration", "2", "--warmup-seconds", "1");
         Assert.Equal("pass", r.Verdict);
         Assert.True(r.Metrics["sendsPerSec"] > 0);
+
+        // The tool started the server, so it knows its pid: CPU of both sides in the window, and the server's per delivery.
+        Assert.InRange(r.Metrics["serverCpuPct"], 0, 100.0 * Environment.ProcessorCount + 1);
+        Assert.True(r.Metrics["loadgenCpuPct"] > 0);
+        Assert.True(r.Metrics["serverCpuUsPerDelivery"] >= 0);
         Assert.NotNull(r.Latency);
         Assert.True(r.Latency!.P99 >= r.Latency.P50);
         Assert.Equal((0L, 0L, 0L), (r.Seq.Gaps, r.Seq.Duplicates, r.Seq.Reordered));
@@ -51,9 +56,11 @@ public sealed class SmokeTests : IDisposable
     [Fact]
     public async Task Broadcast_steps_the_rate_and_reports_a_maximum()
     {
-        var r = await RunAsync("broadcast", "--subscribers", "20", "--rate", "20", "--step-seconds", "1", "--max-steps", "2", "--p99-limit-ms", "60000");
+        var r = await RunAsync("broadcast", "--subscribers", "20", "--rate", "20", "--step-seconds", "1", "--max-steps", "2", "--p99-limit-ms", "60000", "--warmup-seconds", "1");
         Assert.Equal("pass", r.Verdict);
         Assert.InRange(r.Steps.Count, 1, 2);
+        Assert.All(r.Steps, s => Assert.True(s.ServerCpuPct >= 0 && s.LoadGenCpuPct > 0, "every step samples both CPUs"));
+        Assert.True(r.Metrics["serverCpuUsPerDeliveryAtMax"] >= 0);
         Assert.True(r.Metrics["maxSustainedDeliveriesPerSec"] > 0);
         Assert.Equal(r.Steps.Where(s => s.Sustained).Max(s => s.DeliveredPerSec), r.Metrics["maxSustainedDeliveriesPerSec"], 0);
         Assert.Equal((0L, 0L, 0L), (r.Seq.Gaps, r.Seq.Duplicates, r.Seq.Reordered));

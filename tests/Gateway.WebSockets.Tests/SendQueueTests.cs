@@ -6,7 +6,7 @@ using Xunit;
 namespace Gateway.WebSockets.Tests;
 
 /// <summary>
-/// The bounded send queue and the writer loop, over real in-memory pipes: the test decides when the "peer" reads, so a
+/// The bounded send queue and the writer pump, over real in-memory pipes: the test decides when the "peer" reads, so a
 /// slow consumer can be produced deterministically (the output pipe pauses the writer at a small threshold).
 /// </summary>
 public class SendQueueTests

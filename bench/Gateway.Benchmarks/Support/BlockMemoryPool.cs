@@ -10,7 +10,7 @@ namespace Gateway.Benchmarks.Support;
 /// </summary>
 /// <remarks>
 /// Without it a <see cref="System.IO.Pipelines.Pipe"/> rents its segments from <see cref="ArrayPool{T}.Shared"/>. A
-/// writer loop renting on one thread and a drain returning on another overflow that pool's small per-core stacks, and
+/// writer pump renting on one thread and a drain returning on another overflow that pool's small per-core stacks, and
 /// the benchmark would report the test transport's garbage (kilobytes per delivery) instead of the gateway's.
 /// </remarks>
 internal sealed class BlockMemoryPool : MemoryPool<byte>

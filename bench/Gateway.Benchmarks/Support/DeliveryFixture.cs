@@ -292,7 +292,7 @@ internal sealed class DeliveryFixture : IAsyncDisposable
 
     private void Yield(ref SpinWait spinner, long started)
     {
-        // Never Sleep(1): a millisecond nap would dwarf the work being measured; yield to the writer loops instead.
+        // Never Sleep(1): a millisecond nap would dwarf the work being measured; yield to the writer pumps instead.
         spinner.SpinOnce(sleep1Threshold: -1);
 
         // A stuck run (e.g. a connection closed as a slow consumer) must fail, not spin forever.

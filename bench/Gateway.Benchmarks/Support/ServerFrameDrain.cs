@@ -4,7 +4,7 @@ using System.IO.Pipelines;
 namespace Gateway.Benchmarks.Support;
 
 /// <summary>
-/// Plays the socket on the outbound side of one connection: reads everything the writer loop flushes and counts the
+/// Plays the socket on the outbound side of one connection: reads everything the writer pump flushes and counts the
 /// server frames by chatgw.v1 type, so a benchmark can check that every subscriber really received every message.
 /// </summary>
 /// <remarks>

@@ -31,7 +31,7 @@ internal sealed record SessionServices(
 /// Live frames arrive from the bus dispatch loop through <see cref="ChatSubscription.OnLive"/>; send
 /// completions arrive on thread-pool threads. The subscription table, the catch-up queue and the token timeline are
 /// guarded by one lock (<c>Sync</c>); each subscription guards its own state. All output goes through <see cref="WebSocketConnection.TryEnqueue"/>,
-/// which is thread-safe; the connection's single writer loop does the socket writes.
+/// which is thread-safe; the connection's single writer pump does the socket writes.
 /// </remarks>
 internal sealed partial class Session : IWebSocketMessageHandler
 {
@@ -236,7 +236,7 @@ internal sealed partial class Session : IWebSocketMessageHandler
 
         async ValueTask WaitSlowAsync(CancellationToken ct)
         {
-            // The writer loop drains the queue at socket speed; a short poll keeps this off the hot path
+            // The writer pump drains the queue at socket speed; a short poll keeps this off the hot path
             // (only a session replaying more history than half its queue ever gets here).
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, Connection.Closing);
             while (Connection.FramesQueued * 2 > o.MaxOutboundFrames || Connection.BytesQueued * 2 > o.MaxOutboundBytes)
