@@ -57,7 +57,18 @@ public sealed class NatsOptions
     /// <c>Unavailable</c>, in milliseconds.</summary>
     public int CommandDeadlineMs { get; set; } = 5000;
 
-    /// <summary>This process's name on the bus; also names the writer's durable projector consumer, which must be
-    /// stable across restarts of the same writer (its history store remembers what it applied). Default: machine name.</summary>
+    /// <summary>This process's name on the bus (the NATS connection name; a writer's projection consumers are described
+    /// with it). Default: machine name. A writer's position in the log lives in its history store, not under this name.</summary>
     public string? NodeId { get; set; }
+
+    /// <summary>Above this many log entries not yet in a writer's history store, the writer is not ready (<c>/readyz</c>
+    /// 503) and refuses reads that need the projection at once, so gateways retry on another writer.</summary>
+    public int ProjectionMaxLag { get; set; } = 10_000;
+
+    /// <summary>A projection behind the log that made no progress for this long (ms) counts as stalled: not ready, reads
+    /// refused at once.</summary>
+    public int ProjectionStallMs { get; set; } = 5000;
+
+    /// <summary>How often (ms) a writer reads each stream's last position to measure its projection's lag.</summary>
+    public int ProjectionCheckMs { get; set; } = 500;
 }

@@ -348,13 +348,27 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
     /// <summary>Waits until the projector has applied the chat's log up to <paramref name="lastStreamSeq"/>, then reads the
     /// chat from the store: that state is exactly the chat as of that log event.</summary>
+    /// <remarks>The CAS only proves that no event was appended after <paramref name="lastStreamSeq"/>; the next seq comes
+    /// from the head read here. So the head must be the log's own: the last event names the chat's head after it, and a
+    /// store that disagrees (a projection that missed entries) fails the load rather than let a seq be issued twice.</remarks>
+    /// <exception cref="ProjectionUnavailableException">The store's head disagrees with the log's.</exception>
     private async Task LoadAsync(ChatLog chat, ulong lastStreamSeq, byte[]? lastEvent, CancellationToken cancellationToken)
     {
-        chat.EventNo = lastEvent is null ? 0 : WireCodec.DecodeEvent(Payload.Of(lastEvent)).EventNo;
+        chat.Loaded = false;
+        var last = lastEvent is null ? null : WireCodec.DecodeEvent(Payload.Of(lastEvent));
         await _projector.WaitForAsync(chat.TenantId, chat.ChatId, lastStreamSeq, _projectionWait, cancellationToken).ConfigureAwait(false);
+        var head = await _store.GetHeadAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
+        if (last is { EventNo: > 0 } && last.Head != head)
+        {
+            _logger.LogError("Chat {Subject}: the history store's head {StoreHead} disagrees with the log's head {LogHead} at stream seq {Seq}; refusing to append",
+                chat.Subject, head, last.Head, lastStreamSeq);
+            throw new ProjectionUnavailableException($"the history store's head of {chat.Subject} ({head}) disagrees with the log's ({last.Head})");
+        }
+
         chat.Exists = await _store.ChatExistsAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
         chat.Members = [.. await _store.GetMembersAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false)];
-        chat.Head = await _store.GetHeadAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
+        chat.Head = head;
+        chat.EventNo = last?.EventNo ?? 0;
         chat.LastStreamSeq = lastStreamSeq;
         chat.Loaded = true;
     }

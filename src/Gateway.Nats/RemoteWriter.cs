@@ -128,7 +128,11 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
         await RequestAsync(Subjects.RpcRead, request, cancellationToken).ConfigureAwait(false)
         ?? throw new RemoteException(ErrorCode.Unavailable, "no writer answered in time");
 
-    /// <summary>Sends a request, retrying on timeouts and "no responders" until the command deadline; null when it passed.</summary>
+    /// <summary>Sends a request, retrying on timeouts, "no responders" and <see cref="ErrorCode.Unavailable"/> answers until
+    /// the command deadline; null when it passed with no answer, else the last answer.</summary>
+    /// <remarks>Every request is safe to repeat (a send carries its idempotency key; membership changes and reads are
+    /// idempotent). A writer answers Unavailable when its commit log or its projection cannot serve now; the queue group
+    /// picks a writer per request, so a retry usually reaches another one.</remarks>
     private async Task<byte[]?> RequestAsync(string subject, byte[] request, CancellationToken cancellationToken)
     {
         var deadline = Environment.TickCount64 + _options.CommandDeadlineMs;
@@ -143,7 +147,12 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
             try
             {
                 var reply = await _connection.RequestAsync<byte[], byte[]>(subject, request, replyOpts: replyOpts, cancellationToken: attempt.Token).ConfigureAwait(false);
-                return reply.Data;
+                if (!RpcCodec.IsUnavailable(reply.Data) || Environment.TickCount64 + RetryPause.TotalMilliseconds >= deadline)
+                {
+                    return reply.Data;
+                }
+
+                await Task.Delay(RetryPause, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is NatsException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {

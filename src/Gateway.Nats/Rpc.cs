@@ -177,6 +177,25 @@ internal static class RpcCodec
         w.Write(e.M);
     });
 
+    /// <summary>True when a reply (of any request kind: every reply starts with its error code) says Unavailable.</summary>
+    public static bool IsUnavailable(byte[]? reply)
+    {
+        if (reply is null || reply.Length == 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var r = new MessagePackReader(reply);
+            return r.ReadArrayHeader() > 0 && r.NextMessagePackType == MessagePackType.Integer && r.ReadInt32() == (int)ErrorCode.Unavailable;
+        }
+        catch (MessagePackSerializationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Decodes a read reply's header; throws <see cref="RemoteException"/> for an error reply.</summary>
     public static MessagePackReader OpenReadReply(ReadOnlySequence<byte> bytes, out ulong head)
     {
@@ -319,6 +338,10 @@ public sealed class WriterRpcServer : IAsyncDisposable
         catch (MessagePackSerializationException e)
         {
             reply = RpcCodec.EncodeError(ErrorCode.InvalidFrame, "malformed request: " + e.Message);
+        }
+        catch (ProjectionUnavailableException e)
+        {
+            reply = RpcCodec.EncodeError(ErrorCode.Unavailable, "this writer's history is behind the log; retry: " + e.Message);
         }
         catch (Exception e) when (e is NatsException or TimeoutException)
         {

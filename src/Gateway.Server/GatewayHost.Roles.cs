@@ -63,8 +63,8 @@ public static partial class GatewayHost
         services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<IChatStore>());
         services.AddSingleton(sp => new JetStreamLog(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<Subjects>(), nats,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Log")));
-        services.AddSingleton(sp => new Projector(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<IChatStore>(), sp.GetRequiredService<Subjects>(),
-            nats.NodeId ?? Environment.MachineName, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Projector")));
+        services.AddSingleton(sp => new Projector(sp.GetRequiredService<INatsConnection>(), (IProjectionStore)sp.GetRequiredService<IChatStore>(), sp.GetRequiredService<Subjects>(),
+            nats.NodeId ?? Environment.MachineName, nats, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Projector")));
         services.AddSingleton(sp => new NatsWriteService(sp.GetRequiredService<JetStreamLog>(), sp.GetRequiredService<Projector>(), sp.GetRequiredService<IChatStore>(),
             WriteOptions(options), nats, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Writer")));
         services.AddSingleton<IWriteService>(sp => sp.GetRequiredService<NatsWriteService>());
@@ -151,6 +151,11 @@ public static partial class GatewayHost
             errors.Add("Nats:RequestTimeoutMs must be >= 10 and Nats:CommandDeadlineMs at least as long");
         }
 
+        if (nats.ProjectionMaxLag < 1 || nats.ProjectionStallMs < 100 || nats.ProjectionCheckMs is < 10 or > 60_000)
+        {
+            errors.Add("Nats:ProjectionMaxLag must be >= 1, Nats:ProjectionStallMs >= 100 and Nats:ProjectionCheckMs 10..60000");
+        }
+
         if (nats.User is not null && nats.Password is null)
         {
             errors.Add("Nats:User needs Nats:Password");
@@ -174,6 +179,18 @@ internal sealed class NatsRuntime(IServiceProvider services, ILogger<NatsRuntime
 {
     /// <summary>True once the role's NATS parts run (readiness).</summary>
     public bool IsReady { get; private set; }
+
+    /// <summary>Why this role should not receive traffic now (null: it should): not started, or (writers) a projection
+    /// that is far behind the log or stalled.</summary>
+    public string? NotReadyReason()
+    {
+        if (!IsReady)
+        {
+            return "starting";
+        }
+
+        return services.GetService<Projector>() is { } projector && !projector.IsHealthy(out var reason) ? reason : null;
+    }
 
     public async Task StartingAsync(CancellationToken cancellationToken)
     {

@@ -142,15 +142,16 @@ public static partial class GatewayHost
     }
 
     /// <summary><c>GET /readyz</c>: 200 <c>ready</c> while this server takes connections, 503 <c>draining</c> from the moment
-    /// it starts shutting down, so the load balancer stops sending new clients here. <c>/healthz</c> (liveness) stays 200.</summary>
+    /// it starts shutting down, so the load balancer stops sending new clients here; 503 with the reason while a
+    /// distributed role is starting or a writer's projection is far behind the log or stalled. <c>/healthz</c> (liveness) stays 200.</summary>
     private static void MapReadiness(WebApplication app)
     {
         var drain = app.Services.GetRequiredService<DrainCoordinator>();
         var nats = app.Services.GetService<NatsRuntime>();
         app.MapGet("/readyz", () => drain.IsDraining
             ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : nats is { IsReady: false }
-                ? Results.Text("starting", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : nats?.NotReadyReason() is { } reason
+                ? Results.Text(reason, statusCode: StatusCodes.Status503ServiceUnavailable)
                 : Results.Text("ready"));
     }
 

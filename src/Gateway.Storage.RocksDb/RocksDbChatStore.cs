@@ -29,7 +29,7 @@ namespace Gateway.Storage.RocksDb;
 /// <see cref="ObjectDisposedException"/>.
 /// </para>
 /// </remarks>
-public sealed class RocksDbChatStore : IChatStore
+public sealed class RocksDbChatStore : IChatStore, IProjectionStore
 {
     private readonly RocksDbSharp.RocksDb _db;
     private readonly WriteOptions _syncWrite = new WriteOptions().SetSync(true);
@@ -39,6 +39,10 @@ public sealed class RocksDbChatStore : IChatStore
     // Guarded by _writeLock: reused so that a commit allocates only what RocksDB copies out of them.
     private readonly ArrayBufferWriter<byte> _valueBuffer = new(4096);
     private readonly Dictionary<(string TenantId, string ChatId), ulong> _batchHeads = [];
+
+    // Guarded by _writeLock: what a projection batch has changed so far, so later changes of the same batch see it.
+    private readonly Dictionary<(string TenantId, string ChatId, string UserId), bool> _batchMembers = [];
+    private readonly HashSet<(string TenantId, string ChatId)> _batchChats = [];
 
     private int _active;
     private int _disposed;
@@ -316,6 +320,55 @@ public sealed class RocksDbChatStore : IChatStore
         }
     }
 
+    /// <inheritdoc />
+    public ValueTask<ulong> GetCheckpointAsync(string log, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+            var length = Keys.Write(key, Keys.Checkpoint, log);
+            Span<byte> value = stackalloc byte[sizeof(ulong)];
+            return new ValueTask<ulong>(_db.GetFixedSizeValue(key[..length], value) ? BinaryPrimitives.ReadUInt64BigEndian(value) : 0);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One synced <see cref="WriteBatch"/> holds every change and the checkpoint. Changes later in the list see
+    /// the earlier ones (a member added then removed in one batch ends removed).</remarks>
+    public ValueTask<ProjectionResult> ApplyAsync(string log, ulong checkpoint, IReadOnlyList<ProjectionChange> changes, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(log);
+        ArgumentNullException.ThrowIfNull(changes);
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            lock (_writeLock)
+            {
+                try
+                {
+                    return new ValueTask<ProjectionResult>(ApplyLocked(log, checkpoint, changes));
+                }
+                finally
+                {
+                    _batchHeads.Clear();
+                    _batchMembers.Clear();
+                    _batchChats.Clear();
+                }
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     /// <summary>Waits for calls in progress, then closes the database.</summary>
     public void Dispose()
     {
@@ -354,16 +407,7 @@ public sealed class RocksDbChatStore : IChatStore
             }
 
             _batchHeads[chat] = message.Seq;
-
-            var length = Keys.WriteMessage(key, message.TenantId, message.ChatId, message.Seq);
-            _valueBuffer.ResetWrittenCount();
-            Values.WriteMessage(_valueBuffer, message);
-            batch.Put(key[..length], _valueBuffer.WrittenSpan);
-
-            length = Keys.Write(key, Keys.Idempotency, message.TenantId, message.SenderId, message.ClientMessageId);
-            _valueBuffer.ResetWrittenCount();
-            Values.WriteIdempotency(_valueBuffer, message);
-            batch.Put(key[..length], _valueBuffer.WrittenSpan);
+            PutMessage(batch, key, message);
         }
 
         Span<byte> headValue = stackalloc byte[sizeof(ulong)];
@@ -375,6 +419,122 @@ public sealed class RocksDbChatStore : IChatStore
         }
 
         _db.Write(batch, _syncWrite);
+    }
+
+    private ProjectionResult ApplyLocked(string log, ulong checkpoint, IReadOnlyList<ProjectionChange> changes)
+    {
+        Span<byte> key = stackalloc byte[Keys.MaxKeyBytes];
+        using var batch = new WriteBatch();
+        int messages = 0, stale = 0;
+        foreach (var change in changes)
+        {
+            switch (change.Kind)
+            {
+                case ProjectionChangeKind.Message:
+                    var message = change.Message ?? throw new ArgumentException("a Message change without a message", nameof(changes));
+                    var chat = (message.TenantId, message.ChatId);
+                    if (!_batchHeads.TryGetValue(chat, out var head))
+                    {
+                        head = ReadHead(message.TenantId, message.ChatId);
+                    }
+
+                    if (message.Seq <= head)
+                    {
+                        stale++;
+                        continue;
+                    }
+
+                    if (message.Seq != head + 1)
+                    {
+                        ThrowNotDense(message, head);
+                    }
+
+                    _batchHeads[chat] = message.Seq;
+                    PutMessage(batch, key, message);
+                    messages++;
+                    break;
+                case ProjectionChangeKind.MembersAdded:
+                    var chatKey = (change.TenantId, change.ChatId);
+                    var length = Keys.Write(key, Keys.ChatMarker, change.TenantId, change.ChatId);
+                    if (!_batchChats.Contains(chatKey) && !_db.HasKey(key[..length]))
+                    {
+                        batch.Put(key[..length], Timestamp(change.At));
+                    }
+
+                    _batchChats.Add(chatKey);
+                    foreach (var user in change.Users)
+                    {
+                        if (IsMemberInBatch(key, change.TenantId, change.ChatId, user))
+                        {
+                            continue;
+                        }
+
+                        length = Keys.Write(key, Keys.Member, change.TenantId, change.ChatId, user);
+                        batch.Put(key[..length], Timestamp(change.At));
+                        length = Keys.Write(key, Keys.UserChat, change.TenantId, user, change.ChatId);
+                        batch.Put(key[..length], Timestamp(change.At));
+                        _batchMembers[(change.TenantId, change.ChatId, user)] = true;
+                    }
+
+                    break;
+                case ProjectionChangeKind.MembersRemoved:
+                    foreach (var user in change.Users)
+                    {
+                        if (!IsMemberInBatch(key, change.TenantId, change.ChatId, user))
+                        {
+                            continue;
+                        }
+
+                        length = Keys.Write(key, Keys.Member, change.TenantId, change.ChatId, user);
+                        batch.Delete(key[..length]);
+                        length = Keys.Write(key, Keys.UserChat, change.TenantId, user, change.ChatId);
+                        batch.Delete(key[..length]);
+                        _batchMembers[(change.TenantId, change.ChatId, user)] = false;
+                    }
+
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(changes), change.Kind, "unknown projection change");
+            }
+        }
+
+        Span<byte> u64 = stackalloc byte[sizeof(ulong)];
+        foreach (var ((tenantId, chatId), head) in _batchHeads)
+        {
+            var length = Keys.Write(key, Keys.Head, tenantId, chatId);
+            BinaryPrimitives.WriteUInt64BigEndian(u64, head);
+            batch.Put(key[..length], u64);
+        }
+
+        var checkpointLength = Keys.Write(key, Keys.Checkpoint, log);
+        BinaryPrimitives.WriteUInt64BigEndian(u64, checkpoint);
+        batch.Put(key[..checkpointLength], u64);
+        _db.Write(batch, _syncWrite);
+        return new ProjectionResult(messages, stale);
+    }
+
+    private bool IsMemberInBatch(Span<byte> key, string tenantId, string chatId, string userId)
+    {
+        if (_batchMembers.TryGetValue((tenantId, chatId, userId), out var member))
+        {
+            return member;
+        }
+
+        var length = Keys.Write(key, Keys.Member, tenantId, chatId, userId);
+        return _db.HasKey(key[..length]);
+    }
+
+    private void PutMessage(WriteBatch batch, Span<byte> key, ChatMessage message)
+    {
+        var length = Keys.WriteMessage(key, message.TenantId, message.ChatId, message.Seq);
+        _valueBuffer.ResetWrittenCount();
+        Values.WriteMessage(_valueBuffer, message);
+        batch.Put(key[..length], _valueBuffer.WrittenSpan);
+
+        length = Keys.Write(key, Keys.Idempotency, message.TenantId, message.SenderId, message.ClientMessageId);
+        _valueBuffer.ResetWrittenCount();
+        Values.WriteIdempotency(_valueBuffer, message);
+        batch.Put(key[..length], _valueBuffer.WrittenSpan);
     }
 
     private ulong ReadHead(string tenantId, string chatId)

@@ -40,6 +40,58 @@ public sealed class RocksDbChatStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_projection_batch_writes_changes_and_checkpoint_together_and_later_changes_see_earlier_ones()
+    {
+        Assert.Equal(0UL, await _store.GetCheckpointAsync("LOG_A").Within());
+        var result = await _store.ApplyAsync("LOG_A", 7,
+        [
+            new ProjectionChange(ProjectionChangeKind.MembersAdded, Tenant, "p", null, ["alice", "bob"], 5),
+            ProjectionChange.Of(Message("p", 1, "alice", "x-1")),
+            new ProjectionChange(ProjectionChangeKind.MembersRemoved, Tenant, "p", null, ["bob"], 6),
+            ProjectionChange.Of(Message("p", 2, "alice", "x-2")),
+            new ProjectionChange(ProjectionChangeKind.MembersAdded, Tenant, "p", null, ["bob"], 7),
+            new ProjectionChange(ProjectionChangeKind.MembersRemoved, Tenant, "p", null, ["bob"], 8),
+        ]).Within();
+
+        Assert.Equal(new ProjectionResult(2, 0), result);
+        Assert.Equal(7UL, await _store.GetCheckpointAsync("LOG_A").Within());
+        Assert.Equal(0UL, await _store.GetCheckpointAsync("LOG_B").Within());
+        Assert.Equal(2UL, await _store.GetHeadAsync(Tenant, "p").Within());
+        Assert.Equal(["alice"], await _store.GetMembersAsync(Tenant, "p").Within());
+        Assert.True(await _store.ChatExistsAsync(Tenant, "p").Within());
+        Assert.Equal(["p"], await _store.GetChatsOfUserAsync(Tenant, "alice").Within());
+        Assert.Empty(await _store.GetChatsOfUserAsync(Tenant, "bob").Within());
+        Assert.NotNull(await _store.GetIdempotencyAsync(Tenant, "alice", "x-2").Within());
+
+        // Reopened, as after a crash: the checkpoint is durable with the changes.
+        _store.Dispose();
+        _store = new RocksDbChatStore(_dir.Path, timeProvider: _time);
+        Assert.Equal(7UL, await _store.GetCheckpointAsync("LOG_A").Within());
+        Assert.Equal(2UL, await _store.GetHeadAsync(Tenant, "p").Within());
+    }
+
+    [Fact]
+    public async Task A_projection_batch_leaves_stored_seqs_alone_and_refuses_a_hole_writing_nothing()
+    {
+        await _store.ApplyAsync("LOG_A", 1, [ProjectionChange.Of(Message("p", 1, "alice", "x-1", Encoding.UTF8.GetBytes("first")))]).Within();
+
+        // Seq 1 again (another message under a seq the log holds twice): the first one stays.
+        var result = await _store.ApplyAsync("LOG_A", 3,
+            [ProjectionChange.Of(Message("p", 1, "bob", "y-1", Encoding.UTF8.GetBytes("second"))), ProjectionChange.Of(Message("p", 2, "alice", "x-2"))]).Within();
+        Assert.Equal(new ProjectionResult(1, 1), result);
+        var stored = await _store.ReadAfterAsync(Tenant, "p", 0, 10).Within();
+        Assert.Equal([1UL, 2UL], stored.Select(m => m.Seq));
+        Assert.Equal("first", Encoding.UTF8.GetString(stored[0].Content.Span));
+
+        // Seq 4 after head 2 would leave a hole: the whole batch fails, checkpoint included.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _store.ApplyAsync("LOG_A", 9,
+            [ProjectionChange.Of(Message("q", 1, "alice", "z-1")), ProjectionChange.Of(Message("p", 4, "alice", "x-4"))]).Within());
+        Assert.Equal(3UL, await _store.GetCheckpointAsync("LOG_A").Within());
+        Assert.Equal(0UL, await _store.GetHeadAsync(Tenant, "q").Within());
+        Assert.Equal(2UL, await _store.GetHeadAsync(Tenant, "p").Within());
+    }
+
+    [Fact]
     public async Task Unknown_chat_has_head_zero_and_no_messages()
     {
         Assert.Equal(0UL, await _store.GetHeadAsync(Tenant, "nobody").Within());

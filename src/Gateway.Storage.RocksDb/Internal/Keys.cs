@@ -19,6 +19,7 @@ namespace Gateway.Storage.RocksDb.Internal;
 /// 0x04 tenant chat user            → membership: MessagePack [version, joinedAt]
 /// 0x05 tenant user chat            → reverse membership index (chats of a user): same value as 0x04
 /// 0x06 tenant chat                 → chat marker (the chat exists): MessagePack [version, createdAt]
+/// 0x07 log                         → projection checkpoint: position of the last applied entry of that log, u64 BE
 /// </code>
 /// </remarks>
 internal static class Keys
@@ -29,6 +30,7 @@ internal static class Keys
     public const byte Member = 0x04;
     public const byte UserChat = 0x05;
     public const byte ChatMarker = 0x06;
+    public const byte Checkpoint = 0x07;
 
     /// <summary>Longest string component: what one length byte can say.</summary>
     public const int MaxComponentBytes = byte.MaxValue;
