@@ -14,8 +14,9 @@ namespace Gateway.Nats;
 /// its own loop, so one chat's events reach the handlers in commit order. Different chats run concurrently; the
 /// handlers (ChatRegistry) are thread-safe.</para>
 /// <para>Loss: core NATS is at-most-once. A lost live event shows as a hole in the dense seq at the next one and the
-/// subscription repairs it from history; a lost last event waits for the next one. Reconnects are the common case of
-/// loss, so after NATS.Net reconnects, every watched chat is told (<see cref="OnReconnected"/>) and re-checks its head.</para>
+/// subscription repairs it from history. A lost LAST event has no later one to reveal it, so both ways a gateway loses
+/// live events make the chat re-check its head (<see cref="OnReconnected"/>): a reconnect to NATS (every watched chat)
+/// and a message NATS.Net dropped from a full subscription buffer (<see cref="NotifyDropped"/>, that chat).</para>
 /// <para>Publishing is not the bus's job in this role: writers append to the log and JetStream republishes.</para>
 /// </remarks>
 public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
@@ -148,6 +149,31 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
         foreach (var (tenant, chat) in chats)
         {
             OnReconnected?.Invoke(tenant, chat);
+        }
+    }
+
+    /// <summary>Called when NATS.Net dropped a message of a subscription whose buffer was full. A dropped live event of
+    /// a watched chat is repaired like a reconnect: the chat re-checks its head, so even a dropped LAST event (which no
+    /// later event would reveal as a hole) reaches the subscribers.</summary>
+    public void NotifyDropped(string subject)
+    {
+        // live.chat.<p>.<tenant>.<chat>: ids are [A-Za-z0-9_-], so the dots delimit exactly.
+        var parts = subject.Split('.');
+        if (parts.Length != 5 || !subject.StartsWith(Subjects.LivePrefix, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        bool watched;
+        lock (_lock)
+        {
+            watched = _watches.ContainsKey((parts[3], parts[4]));
+        }
+
+        if (watched)
+        {
+            _logger.LogWarning("A live event on {Subject} was dropped (subscription buffer full); re-checking the chat", subject);
+            OnReconnected?.Invoke(parts[3], parts[4]);
         }
     }
 

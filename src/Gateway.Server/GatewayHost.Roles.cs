@@ -220,6 +220,11 @@ internal sealed class NatsRuntime(IServiceProvider services, ILogger<NatsRuntime
                 bus.NotifyReconnected();
                 return ValueTask.CompletedTask;
             };
+            connection.MessageDropped += (_, e) =>
+            {
+                bus.NotifyDropped(e.Subject);
+                return ValueTask.CompletedTask;
+            };
         }
 
         connection.ConnectionDisconnected += (_, _) =>
