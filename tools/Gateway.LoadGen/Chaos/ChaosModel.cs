@@ -91,5 +91,8 @@ public sealed class ChaosObservations
     /// the end (any order). Empty when not read.</summary>
     public Dictionary<string, Dictionary<string, List<ChaosHistoryEntry>>> Histories { get; init; } = new(StringComparer.Ordinal);
 
+    /// <summary>History reads that failed (source, chat, error): counted by the verdict as unreadable.</summary>
+    public List<string> HistoryFailures { get; init; } = [];
+
     public List<ChaosKill> Kills { get; init; } = [];
 }

@@ -197,21 +197,22 @@ internal static class ChaosRunner
 
             // History from every server, and the log straight from JetStream.
             Progress(quiet, clock, "reading history from every server" + (topology.NatsUrls is null ? "" : " and the JetStream log"));
-            foreach (var (name, api) in topology.HttpApis)
+            // Writers first in the list (their projections are where a lost or doubled event shows), all servers in
+            // parallel, each within its own 45 s.
+            var reads = topology.HttpApis.OrderBy(a => a.Name.StartsWith("writer", StringComparison.Ordinal) ? 0 : 1)
+                .Select(a => ReadAllHistoryAsync(http, a.Name, a.Http, observations.ChatMembers, topology.SigningKey, TimeSpan.FromSeconds(45), cts.Token))
+                .ToList();
+            foreach (var (name, perChat, failures) in await Task.WhenAll(reads).ConfigureAwait(false))
             {
-                var perChat = new Dictionary<string, List<ChaosHistoryEntry>>(StringComparer.Ordinal);
-                foreach (var (chat, chatMembers) in observations.ChatMembers)
-                {
-                    var token = GatewayTarget.Mint(topology.SigningKey, Tenant, chatMembers[0], TimeSpan.FromHours(1));
-                    perChat[chat] = await ReadHistoryAsync(http, api, chat, token, cts.Token).ConfigureAwait(false);
-                }
-
                 observations.Histories[name] = perChat;
+                observations.HistoryFailures.AddRange(failures);
             }
 
             if (topology.NatsUrls is { } urls)
             {
-                var (log, logNotes) = await JetStreamAudit.ReadAsync(urls, cts.Token).ConfigureAwait(false);
+                using var auditTimeout = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+                auditTimeout.CancelAfter(TimeSpan.FromSeconds(120));
+                var (log, logNotes) = await JetStreamAudit.ReadAsync(urls, auditTimeout.Token).ConfigureAwait(false);
                 observations.Log = [.. log.Where(e => e.Tenant == Tenant)];
                 notes.AddRange(logNotes.Take(50));
             }
@@ -400,6 +401,40 @@ internal static class ChaosRunner
         throw new InvalidOperationException($"could not create chat {chat}: {last}");
     }
 
+    /// <summary>Every chat's history from one server, within <paramref name="budget"/>; once one chat fails, the server's
+    /// other chats are not tried (a wedged writer would time out on each).</summary>
+    private static async Task<(string Name, Dictionary<string, List<ChaosHistoryEntry>> PerChat, List<string> Failures)> ReadAllHistoryAsync(
+        HttpClient http, string name, Uri api, Dictionary<string, string[]> chatMembers, byte[] signingKey, TimeSpan budget, CancellationToken ct)
+    {
+        var perChat = new Dictionary<string, List<ChaosHistoryEntry>>(StringComparer.Ordinal);
+        var failures = new List<string>();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(budget);
+        string? down = null;
+        foreach (var (chat, members) in chatMembers)
+        {
+            if (down is not null)
+            {
+                failures.Add($"{name} {chat}: not read ({down})");
+                continue;
+            }
+
+            var token = GatewayTarget.Mint(signingKey, Tenant, members[0], TimeSpan.FromHours(1));
+            try
+            {
+                perChat[chat] = await ReadHistoryAsync(http, api, chat, token, deadline.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or JsonException && !ct.IsCancellationRequested)
+            {
+                var why = deadline.IsCancellationRequested ? $"not done within {budget.TotalSeconds:0} s" : e.Message;
+                failures.Add($"{name} {chat}: {why}");
+                down = $"{name} failed on {chat}";
+            }
+        }
+
+        return (name, perChat, failures);
+    }
+
     /// <summary>Every message of a chat from one server's HTTP history API, paging newest first.</summary>
     private static async Task<List<ChaosHistoryEntry>> ReadHistoryAsync(HttpClient http, Uri api, string chat, string token, CancellationToken ct)
     {
@@ -424,7 +459,7 @@ internal static class ChaosRunner
                     page = JsonDocument.Parse(body).RootElement;
                     break;
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && attempt < 5 && !ct.IsCancellationRequested)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && attempt < 1 && !ct.IsCancellationRequested)
                 {
                     await Task.Delay(1000, ct).ConfigureAwait(false);
                 }
@@ -473,6 +508,7 @@ internal static class ChaosRunner
             Row("logOutOfOrder", v.LogOutOfOrder, "log seq not the next one in stream order");
             Row("logMissing", v.LogMissing, "seq ≤ head missing from the log");
             Row("historyMismatches", v.HistoryMismatches, "history (every server) missing a seq or under another message id");
+            Row("historyUnreadable", v.HistoryUnreadable, "(server, chat) history reads that failed after retries (e.g. a wedged writer)");
             Row("gaps (info)", v.Gaps, "a member's stream jumped ahead");
             Row("sends / acked", v.Sends, $"{v.Acked} acknowledged");
             Row("messages / deliveries", v.Messages, $"{v.Deliveries} deliveries");

@@ -31,7 +31,7 @@ public sealed class ChaosVerdictResult
     /// <summary>MessageCreated seqs that appear more than once in a chat's log (null: no log to read).</summary>
     public long? LogDuplicates { get; set; }
 
-    /// <summary>Log events whose seq is not the next one of their chat in stream order (a gap or a step back).</summary>
+    /// <summary>Log events stored after a higher seq of their chat (in stream order); a gap never filled is <see cref="LogMissing"/>.</summary>
     public long? LogOutOfOrder { get; set; }
 
     /// <summary>Seqs in 1..head of a chat (head over every source) that the log does not hold.</summary>
@@ -39,6 +39,9 @@ public sealed class ChaosVerdictResult
 
     /// <summary>Seqs in 1..head missing from the history read, or there under another message id (null: not read).</summary>
     public long? HistoryMismatches { get; set; }
+
+    /// <summary>(server, chat) history reads that failed even after retries (a wedged writer times out here).</summary>
+    public long HistoryUnreadable { get; set; }
 
     public long Sends { get; set; }
 
@@ -66,13 +69,13 @@ public sealed class ChaosVerdictResult
     /// <summary>True when every failure count is 0.</summary>
     public bool Passed =>
         Lost == 0 && Duplicated == 0 && Reordered == 0 && Unacknowledged == 0 && SeqConflicts == 0 && IdempotencyViolations == 0
-        && (LogDuplicates ?? 0) == 0 && (LogOutOfOrder ?? 0) == 0 && (LogMissing ?? 0) == 0 && (HistoryMismatches ?? 0) == 0;
+        && (LogDuplicates ?? 0) == 0 && (LogOutOfOrder ?? 0) == 0 && (LogMissing ?? 0) == 0 && (HistoryMismatches ?? 0) == 0 && HistoryUnreadable == 0;
 
     /// <summary>One line for people and CI logs.</summary>
     public string OneLine() => string.Create(CultureInfo.InvariantCulture,
         $"{(Passed ? "PASS" : "FAIL")}: lost={Lost} duplicated={Duplicated} reordered={Reordered} unacked={Unacknowledged} " +
         $"seqConflicts={SeqConflicts} idempotency={IdempotencyViolations} logDuplicates={Show(LogDuplicates)} logOutOfOrder={Show(LogOutOfOrder)} " +
-        $"logMissing={Show(LogMissing)} historyMismatches={Show(HistoryMismatches)} (sends={Sends} acked={Acked} messages={Messages} deliveries={Deliveries}, gaps={Gaps})");
+        $"logMissing={Show(LogMissing)} historyMismatches={Show(HistoryMismatches)} historyUnreadable={HistoryUnreadable} (sends={Sends} acked={Acked} messages={Messages} deliveries={Deliveries}, gaps={Gaps})");
 
     private static string Show(long? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "n/a";
 }
@@ -311,7 +314,7 @@ public static class ChaosVerdict
             {
                 var entries = logByChat.TryGetValue(chat, out var l) ? l : [];
                 var seen = new HashSet<ulong>();
-                ulong expected = 1;
+                ulong highest = 0;
                 foreach (var e in entries)
                 {
                     if (!seen.Add(e.Seq))
@@ -321,13 +324,14 @@ public static class ChaosVerdict
                         continue;
                     }
 
-                    if (e.Seq != expected)
+                    if (e.Seq < highest)
                     {
+                        // Stored after a higher seq: the log is not in seq order (a jump that is never filled is LogMissing).
                         r.LogOutOfOrder++;
-                        Sample("logOutOfOrder", $"{e.Tenant}/{chat} seq {e.Seq} at {e.Stream} #{e.StreamSeq}, expected {expected}");
+                        Sample("logOutOfOrder", $"{e.Tenant}/{chat} seq {e.Seq} at {e.Stream} #{e.StreamSeq}, after seq {highest}");
                     }
 
-                    expected = Math.Max(expected, e.Seq + 1);
+                    highest = Math.Max(highest, e.Seq);
                 }
 
                 for (ulong seq = 1; seq <= heads[chat]; seq++)
@@ -351,13 +355,15 @@ public static class ChaosVerdict
         {
             foreach (var chat in o.ChatMembers.Keys)
             {
-                var bySeq = new Dictionary<ulong, string>();
-                if (hist.TryGetValue(chat, out var entries))
+                if (!hist.TryGetValue(chat, out var entries))
                 {
-                    foreach (var h in entries)
-                    {
-                        bySeq.TryAdd(h.Seq, h.MessageId);
-                    }
+                    continue; // not read from this server: counted in HistoryUnreadable
+                }
+
+                var bySeq = new Dictionary<ulong, string>();
+                foreach (var h in entries)
+                {
+                    bySeq.TryAdd(h.Seq, h.MessageId);
                 }
 
                 for (ulong seq = 1; seq <= heads[chat]; seq++)
@@ -376,6 +382,12 @@ public static class ChaosVerdict
                     }
                 }
             }
+        }
+
+        foreach (var failure in o.HistoryFailures)
+        {
+            r.HistoryUnreadable++;
+            Sample("historyUnreadable", failure);
         }
 
         Recovery(o, r);
