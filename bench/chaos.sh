@@ -37,7 +37,7 @@ if [ "$QUICK" = 1 ]; then D_DIST=30; D_CLUSTER=30; D_EMB=20; else D_DIST=60; D_C
 RUNS=(
   "distributed|--topology distributed --duration $D_DIST --kill-interval 10 --kill-plan roundrobin"
   "cluster|--topology cluster --duration $D_CLUSTER --kill-interval 10 --kill-plan roundrobin"
-  "embedded|--topology embedded --duration $D_EMB --kill-interval 8 --kill-plan roundrobin"
+  "embedded|--topology embedded --duration $D_EMB --kill-interval 6 --kill-plan roundrobin"
 )
 
 FAILED=()

@@ -273,12 +273,19 @@ public static class ChaosVerdict
             foreach (var member in members)
             {
                 var seen = streams.TryGetValue((member, chat), out var s) ? s.Seen : [];
-                for (ulong seq = 1; seq <= head; seq++)
+                ulong? runStart = null;
+                for (ulong seq = 1; seq <= head + 1; seq++)
                 {
-                    if (!seen.Contains(seq))
+                    if (seq <= head && !seen.Contains(seq))
                     {
                         r.Lost++;
-                        Sample("lost", $"{member} {chat} seq {seq} (head {head})");
+                        runStart ??= seq;
+                    }
+                    else if (runStart is { } from)
+                    {
+                        // One example per run of consecutive lost seqs.
+                        Sample("lost", from == seq - 1 ? $"{member} {chat} seq {from} (head {head})" : $"{member} {chat} seqs {from}..{seq - 1} (head {head})");
+                        runStart = null;
                     }
                 }
             }
