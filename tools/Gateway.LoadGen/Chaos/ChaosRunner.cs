@@ -254,8 +254,9 @@ internal static class ChaosRunner
         Console.Error.WriteLine($"[chaos {topologyKind}] {line}");
         if (verdict is not null)
         {
-            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[chaos {topologyKind}] {observations.Kills.Count} kills; recovery: first ack max {verdict.MaxFirstAckSeconds:0.00} s median {verdict.MedianFirstAckSeconds:0.00} s, backlog drained max {verdict.MaxBacklogDrainedSeconds:0.00} s median {verdict.MedianBacklogDrainedSeconds:0.00} s"));
+            static string S(double? x) => x?.ToString("0.00 's'", CultureInfo.InvariantCulture) ?? "n/a";
+            Console.Error.WriteLine($"[chaos {topologyKind}] {observations.Kills.Count} kills ({observations.Kills.Count(k => k.BacklogDrainedSeconds is null)} never drained); recovery: " +
+                $"first ack max {S(verdict.MaxFirstAckSeconds)} median {S(verdict.MedianFirstAckSeconds)}, backlog drained max {S(verdict.MaxBacklogDrainedSeconds)} median {S(verdict.MedianBacklogDrainedSeconds)}");
         }
 
         Console.WriteLine(stem + ".json");
