@@ -12,6 +12,7 @@ public static class LoadGenApp
     private const string Usage = """
         usage:
           Gateway.LoadGen <idle|broadcast|pairs|connect|soak> [options]   run one scenario
+          Gateway.LoadGen chaos [--topology distributed|cluster|embedded] [options]   kill -9 soak with a verdict
           Gateway.LoadGen summarize --out FILE.md DIR...                 medians and ratios over many runs
           Gateway.LoadGen worker --plan FILE                              (internal: a worker process)
         see tools/Gateway.LoadGen/README.md for every option.
@@ -46,6 +47,11 @@ public static class LoadGenApp
         if (args[0] == "summarize")
         {
             return Summary.Run(cli);
+        }
+
+        if (args[0] == "chaos")
+        {
+            return await Chaos.ChaosRunner.RunAsync(cli).ConfigureAwait(false);
         }
 
         return await RunScenarioAsync(args[0], cli).ConfigureAwait(false);

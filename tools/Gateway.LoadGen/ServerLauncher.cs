@@ -147,7 +147,7 @@ internal sealed class ServerLauncher : IAsyncDisposable
     }
 
     /// <summary>src/Gateway.Server/bin/&lt;same configuration as this tool&gt;/net10.0/Gateway.Server.dll, found from the repository root.</summary>
-    private static string FindServerDll()
+    internal static string FindServerDll()
     {
         var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var tfm = bin.Name;
