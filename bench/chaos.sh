@@ -6,7 +6,7 @@
 # Exits non-zero when any topology's verdict fails (lost, duplicated, reordered, unacknowledged, seq conflicts, log
 # duplicates, … all must be 0) or the run errs. Reports and child-process logs go under OUT (default
 # $TMPDIR/chaos-<time>); each topology's one-line verdict is printed.
-#   bench/chaos.sh                      distributed 60 s, cluster 40 s, embedded 30 s (about 6-7 minutes in all)
+#   bench/chaos.sh                      distributed 60 s, cluster 40 s, embedded 30 s of load (~4 min when all pass; a wedged run waits out its settle, catch-up and history limits: up to ~12 min)
 #   bench/chaos.sh --only=distributed   one topology (comma-separated list)
 #   bench/chaos.sh --quick              shorter: 30 / 30 / 20 s
 #   OUT=DIR bench/chaos.sh              where the reports go
