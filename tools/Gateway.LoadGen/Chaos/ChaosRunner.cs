@@ -28,7 +28,8 @@ internal static class ChaosRunner
         var chats = cli.Int("--chats", 8);
         var members = Math.Min(users, cli.Int("--members", 3));
         var killInterval = cli.Double("--kill-interval", 10);
-        var killPlan = cli.Get("--kill-plan", "random");
+        // The cluster run must kill a NATS node, then a writer, then a gateway: round-robin does exactly that.
+        var killPlan = cli.Get("--kill-plan", topologyKind == "cluster" ? "roundrobin" : "random");
         var restartDelay = cli.Double("--restart-delay", 2);
         var settleSeconds = cli.Double("--settle-seconds", 60);
         var catchUpSeconds = cli.Double("--catchup-seconds", 30);
@@ -94,6 +95,7 @@ internal static class ChaosRunner
         using var clientsCts = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
         ChaosVerdictResult? verdict = null;
         string? failure = null;
+        string? coverage = null;
         try
         {
             Progress(quiet, clock, $"starting the {topologyKind} topology");
@@ -148,6 +150,16 @@ internal static class ChaosRunner
 
             await load.ConfigureAwait(false);
             await faults.ConfigureAwait(false);
+            if (killPlan == "roundrobin")
+            {
+                // A bounded run that promised a kill of every kind must have delivered them.
+                var missing = topology.Components.Select(c => c.Kind).Distinct().Where(k => !observations.Kills.Any(x => x.Kind == k)).ToList();
+                if (missing.Count > 0)
+                {
+                    coverage = $"the round-robin kill plan never reached {string.Join(", ", missing)} (run longer or shorten --kill-interval)";
+                    notes.Add(coverage);
+                }
+            }
 
             // Everything back up.
             foreach (var c in topology.Components.Where(c => !c.IsRunning))
@@ -242,6 +254,7 @@ internal static class ChaosRunner
             }
         }
 
+        failure ??= coverage;
         report["durationSeconds"] = clock.Elapsed.TotalSeconds;
         report["kills"] = observations.Kills;
         report["verdict"] = verdict;
@@ -250,7 +263,7 @@ internal static class ChaosRunner
         report["notes"] = notes;
         await File.WriteAllTextAsync(stem + ".json", JsonSerializer.Serialize(report, ReportWriter.Json)).ConfigureAwait(false);
         await File.WriteAllTextAsync(stem + ".md", Markdown(topologyKind, report, verdict, observations.Kills, notes, failure)).ConfigureAwait(false);
-        var line = verdict is null ? $"FAIL: {failure}" : verdict.OneLine() + (failure is null ? "" : $" [error: {failure}]");
+        var line = verdict is null ? $"FAIL: {failure}" : failure is null ? verdict.OneLine() : $"FAIL: {failure}; counts {verdict.OneLine()}";
         Console.Error.WriteLine($"[chaos {topologyKind}] {line}");
         if (verdict is not null)
         {
