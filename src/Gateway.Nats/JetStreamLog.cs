@@ -14,7 +14,8 @@ public enum PublishStatus
     /// <summary>Stored at <see cref="PublishOutcome.StreamSeq"/>.</summary>
     Stored,
 
-    /// <summary>The <c>Nats-Msg-Id</c> was seen within the duplicate window; the original is at <see cref="PublishOutcome.StreamSeq"/>.</summary>
+    /// <summary>The <c>Nats-Msg-Id</c> was seen within the duplicate window; the original is at <see cref="PublishOutcome.StreamSeq"/>
+    /// (0 while it is still being replicated).</summary>
     Duplicate,
 
     /// <summary>The compare-and-set failed: another event was appended to the chat since the expected one.</summary>
@@ -260,9 +261,12 @@ public sealed class JetStreamLog
                 : new PublishOutcome(PublishStatus.Failed, 0, $"JetStream error {errCode}: {description}");
         }
 
-        return seq == 0
-            ? new PublishOutcome(PublishStatus.Failed, 0, "JetStream reply without a sequence")
-            : new PublishOutcome(duplicate ? PublishStatus.Duplicate : PublishStatus.Stored, seq, null);
+        // A duplicate whose original is still being replicated comes back with seq 0: still a duplicate.
+        return duplicate
+            ? new PublishOutcome(PublishStatus.Duplicate, seq, null)
+            : seq == 0
+                ? new PublishOutcome(PublishStatus.Failed, 0, "JetStream reply without a sequence")
+                : new PublishOutcome(PublishStatus.Stored, seq, null);
     }
 }
 

@@ -19,9 +19,15 @@ namespace Gateway.Nats;
 /// JetStream refuses, and the writer reloads the chat (waits for its projector to reach the chat's last event, reads the
 /// store) and tries again. So seqs stay dense with no duplicates however many writers race, and a send by a user removed
 /// on another writer fails.</para>
-/// <para><b>Idempotency.</b> First the store's idempotency record (kept forever); then JetStream's duplicate window on
-/// <c>Nats-Msg-Id</c> = the idempotency key, which covers a retry whose original is committed but not projected yet
-/// (the duplicate ack names the original's log position, which is read back for its seq and messageId).</para>
+/// <para><b>One event per event number.</b> The CAS alone is not enough on a clustered stream: nats-server 2.9 checks
+/// <c>Nats-Expected-Last-Subject-Sequence</c> before replicating, against a state without the appends still in flight,
+/// so two writers racing from one chat state can both be stored (measured: 144 of 200 concurrent pairs on a 3-node
+/// cluster). Every append therefore also claims the chat's next event number as its <c>Nats-Msg-Id</c>
+/// (<see cref="Subjects.EventClaim"/>): JetStream's duplicate check does account for appends in flight, so the second
+/// claim is refused (0 of 200) and its writer learns what changed like any loser of the CAS.</para>
+/// <para><b>Idempotency.</b> A send is new unless the store's idempotency record (kept forever) or this writer's own
+/// appends that are not projected yet know its key. After learning of another writer's appends (a lost race), the writer
+/// first lets its projection reach them, so a retry whose first attempt went to another writer finds it.</para>
 /// <para><b>Serialization.</b> One writer handles one chat's commands one at a time (the CAS needs the previous append's
 /// position), so one chat's throughput is about one JetStream round trip per message; different chats run in parallel.</para>
 /// </remarks>
@@ -80,13 +86,9 @@ public sealed class NatsWriteService : IWriteService, IMembership
             for (var attempt = 0; attempt < MaxCasAttempts; attempt++)
             {
                 await EnsureLoadedAsync(chat, cancellationToken).ConfigureAwait(false);
-
-                var record = await _store.GetIdempotencyAsync(command.TenantId, command.SenderId, command.ClientMessageId, cancellationToken).ConfigureAwait(false);
-                if (record is not null)
+                if (await FindOriginalAsync(chat, command, cancellationToken).ConfigureAwait(false) is { } original)
                 {
-                    return record.ChatId == command.ChatId
-                        ? SendResult.Ok(record.Seq, record.MessageId, record.SentAt, duplicate: true)
-                        : SendResult.Fail(ErrorCode.IdempotencyConflict, ConflictMessage);
+                    return original;
                 }
 
                 if (!chat.Members.Contains(command.SenderId))
@@ -101,7 +103,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                     chat.EventNo + 1, message.Seq);
                 var issued = System.Diagnostics.Stopwatch.GetTimestamp();
                 var outcome = await _log.AppendAsync(chat.Subject, WireCodec.EncodeEvent(e), chat.LastStreamSeq,
-                    Subjects.MsgId(command.TenantId, command.SenderId, command.ClientMessageId), cancellationToken).ConfigureAwait(false);
+                    Subjects.EventClaim(command.TenantId, command.ChatId, e.EventNo), cancellationToken).ConfigureAwait(false);
                 switch (outcome.Status)
                 {
                     case PublishStatus.Stored:
@@ -109,11 +111,12 @@ public sealed class NatsWriteService : IWriteService, IMembership
                         chat.EventNo++;
                         chat.LastStreamSeq = outcome.StreamSeq;
                         chat.CheckedAt = issued; // the CAS proved the state current when the append was issued
-                        return SendResult.Ok(message.Seq, message.MessageId, message.SentAt, duplicate: false);
-                    case PublishStatus.Duplicate:
-                        return await OriginalOfAsync(chat, command, outcome.StreamSeq, cancellationToken).ConfigureAwait(false);
-                    case PublishStatus.WrongLastSequence:
-                        await AfterLostRaceAsync(chat, attempt, cancellationToken).ConfigureAwait(false); // another writer appended
+                        var result = SendResult.Ok(message.Seq, message.MessageId, message.SentAt, duplicate: false);
+                        chat.RememberOwn(command.SenderId, command.ClientMessageId, result, outcome.StreamSeq);
+                        return result;
+                    case PublishStatus.Duplicate or PublishStatus.WrongLastSequence:
+                        // Another append took this event number first (a duplicate claim), or the chat moved on.
+                        await AfterLostRaceAsync(chat, attempt, cancellationToken).ConfigureAwait(false);
                         continue;
                     default:
                         chat.Loaded = false; // the outcome is unknown: the retry (same key) finds out
@@ -274,7 +277,8 @@ public sealed class NatsWriteService : IWriteService, IMembership
                 var now = NowMs;
                 var e = new LogEvent(kind, Guid.CreateVersion7().ToString("N"), now, null, tenantId, chatId, null, changed, chat.EventNo + 1, chat.Head);
                 var issued = System.Diagnostics.Stopwatch.GetTimestamp();
-                var outcome = await _log.AppendAsync(chat.Subject, WireCodec.EncodeEvent(e), chat.LastStreamSeq, msgId: null, cancellationToken).ConfigureAwait(false);
+                var outcome = await _log.AppendAsync(chat.Subject, WireCodec.EncodeEvent(e), chat.LastStreamSeq, Subjects.EventClaim(tenantId, chatId, e.EventNo), cancellationToken)
+                    .ConfigureAwait(false);
                 switch (outcome.Status)
                 {
                     case PublishStatus.Stored:
@@ -292,7 +296,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                         }
 
                         return AdminResult.Ok;
-                    case PublishStatus.WrongLastSequence:
+                    case PublishStatus.Duplicate or PublishStatus.WrongLastSequence:
                         await AfterLostRaceAsync(chat, attempt, cancellationToken).ConfigureAwait(false);
                         continue;
                     default:
@@ -316,20 +320,34 @@ public sealed class NatsWriteService : IWriteService, IMembership
         }
     }
 
-    /// <summary>The original of a duplicate send, read back from the log.</summary>
-    private async Task<SendResult> OriginalOfAsync(ChatLog chat, SendMessage command, ulong streamSeq, CancellationToken cancellationToken)
+    /// <summary>
+    /// The result of an earlier send with the same idempotency key, if there is one. Three places together hold every
+    /// committed send: the store's idempotency record (everything projected), this writer's own appends not projected
+    /// yet, and, for appends by other writers that this writer has learned of (a lost race), the store again once the
+    /// projection has reached them.
+    /// </summary>
+    private async Task<SendResult?> FindOriginalAsync(ChatLog chat, SendMessage command, CancellationToken cancellationToken)
     {
-        var data = await _log.GetAsync(chat.Stream, streamSeq, cancellationToken).ConfigureAwait(false);
-        if (data is null)
+        if (chat.ForeignUntil > 0)
         {
-            return SendResult.Fail(ErrorCode.Unavailable, UnavailableMessage);
+            await _projector.WaitForAsync(chat.TenantId, chat.ChatId, chat.ForeignUntil, _projectionWait, cancellationToken).ConfigureAwait(false);
+            chat.ForeignUntil = 0;
         }
 
-        // The dedup window is per stream, across chats of that stream: the original may be in another chat.
-        var original = WireCodec.DecodeEvent(Payload.Of(data));
-        return original.Message is { } m && m.ChatId == command.ChatId && m.TenantId == command.TenantId
-            ? SendResult.Ok(m.Seq, m.MessageId, m.SentAt, duplicate: true)
-            : SendResult.Fail(ErrorCode.IdempotencyConflict, ConflictMessage);
+        // Forget only what was projected BEFORE the store is asked: an own append projected in between is then still
+        // remembered here, never in neither place.
+        chat.ForgetProjected(_projector.AppliedThrough(chat.TenantId, chat.ChatId));
+        var record = await _store.GetIdempotencyAsync(command.TenantId, command.SenderId, command.ClientMessageId, cancellationToken).ConfigureAwait(false);
+        if (record is not null)
+        {
+            return record.ChatId == command.ChatId
+                ? SendResult.Ok(record.Seq, record.MessageId, record.SentAt, duplicate: true)
+                : SendResult.Fail(ErrorCode.IdempotencyConflict, ConflictMessage);
+        }
+
+        return chat.FindOwn(command.SenderId, command.ClientMessageId) is { } own
+            ? own with { Duplicate = true }
+            : null;
     }
 
     /// <summary>Loads the chat's state as of its last log event if it is not cached.</summary>
@@ -395,6 +413,9 @@ public sealed class NatsWriteService : IWriteService, IMembership
             await LoadAsync(chat, last, data, cancellationToken).ConfigureAwait(false);
         }
 
+        // Another writer appended up to `last`: before this writer decides a send is new, its store must hold those
+        // entries (one of them may be this very send, retried here after the first attempt went elsewhere).
+        chat.ForeignUntil = last;
         chat.CheckedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         await Task.Delay(TimeSpan.FromMicroseconds(Random.Shared.Next(0, 1000 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
     }
@@ -438,5 +459,32 @@ public sealed class NatsWriteService : IWriteService, IMembership
         public long CheckedAt { get; set; }
 
         public HashSet<string> Members { get; set; } = new(StringComparer.Ordinal);
+
+        /// <summary>A stream seq up to which entries by other writers must be projected before an idempotency check (0: none).</summary>
+        public ulong ForeignUntil { get; set; }
+
+        // This writer's own appends that its projection may not have written yet: a retry of one of them must find it
+        // here, since neither the store nor JetStream's dedup (which claims event numbers, not keys) knows it yet.
+        private readonly Dictionary<(string Sender, string ClientMessageId), SendResult> _own = [];
+        private readonly Queue<((string, string) Key, ulong StreamSeq)> _ownOrder = new();
+
+        public void RememberOwn(string senderId, string clientMessageId, SendResult result, ulong streamSeq)
+        {
+            _own[(senderId, clientMessageId)] = result;
+            _ownOrder.Enqueue(((senderId, clientMessageId), streamSeq));
+        }
+
+        public SendResult? FindOwn(string senderId, string clientMessageId) =>
+            _own.TryGetValue((senderId, clientMessageId), out var result) ? result : null;
+
+        /// <summary>Drops the own appends the projection has written (the store answers for them from now on).</summary>
+        public void ForgetProjected(ulong appliedThrough)
+        {
+            while (_ownOrder.TryPeek(out var head) && head.StreamSeq <= appliedThrough)
+            {
+                _ownOrder.Dequeue();
+                _own.Remove(head.Key);
+            }
+        }
     }
 }

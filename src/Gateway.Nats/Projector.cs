@@ -124,6 +124,10 @@ public sealed class Projector : IAsyncDisposable
         return true;
     }
 
+    /// <summary>The stream seq up to which the chat's stream is in the store.</summary>
+    public ulong AppliedThrough(string tenantId, string chatId) =>
+        _streams[_subjects.Partition(tenantId, chatId) / _subjects.PartitionsPerStream].Watermark.Value;
+
     /// <summary>Waits until every event of the chat's stream up to <paramref name="streamSeq"/> is in the store.</summary>
     /// <exception cref="ProjectionUnavailableException">The projection is unhealthy (it would not get there in time).</exception>
     /// <exception cref="TimeoutException">Not within <paramref name="timeout"/>.</exception>
@@ -407,7 +411,13 @@ public sealed class Projector : IAsyncDisposable
                 stream.LogError = null;
 
                 var applied = stream.Watermark.Value;
-                if (applied != lastApplied)
+                if (applied >= info.Info.State.LastSeq)
+                {
+                    // Caught up: a stall is counted from the moment it falls behind, not from the last entry applied.
+                    Volatile.Write(ref stream.ProgressAt, Environment.TickCount64);
+                    lastApplied = applied;
+                }
+                else if (applied != lastApplied)
                 {
                     lastApplied = applied;
                 }
@@ -476,7 +486,7 @@ public sealed class Projector : IAsyncDisposable
         /// <summary>The stream's last sequence as last read by the watchdog.</summary>
         public ulong LogLast;
 
-        /// <summary>When the watermark last moved (or the projection started), <see cref="Environment.TickCount64"/>.</summary>
+        /// <summary>When the watermark last moved or the watchdog last found it caught up, <see cref="Environment.TickCount64"/>.</summary>
         public long ProgressAt;
 
         public string? LogError { get; set; }

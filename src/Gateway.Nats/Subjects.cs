@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Gateway.Nats;
@@ -98,9 +99,15 @@ public sealed class Subjects
         return subjects;
     }
 
-    /// <summary>The JetStream dedup id of a send: one per (tenant, sender, clientMessageId), the idempotency key.</summary>
-    public static string MsgId(string tenantId, string senderId, string clientMessageId) =>
-        $"{tenantId.Length}:{tenantId}{senderId.Length}:{senderId}{clientMessageId}";
+    /// <summary>
+    /// The JetStream dedup id of a log append: the claim of the chat's next event number. Every writer that appends
+    /// from the same chat state claims the same number, and JetStream stores at most one entry per dedup id within its
+    /// window, so a second claim is refused as a duplicate even where the per-subject compare-and-set is not serialized
+    /// (clustered streams of nats-server 2.9: concurrent appends with one expected subject sequence can all be stored).
+    /// Ids are <c>[A-Za-z0-9_-]</c>, so <c>tenant/chat#n</c> is unambiguous.
+    /// </summary>
+    public static string EventClaim(string tenantId, string chatId, ulong eventNo) =>
+        string.Create(CultureInfo.InvariantCulture, $"{tenantId}/{chatId}#{eventNo}");
 
     private static uint Fnv(uint hash, string s)
     {

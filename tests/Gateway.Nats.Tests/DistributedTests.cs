@@ -247,6 +247,63 @@ public sealed class DistributedTests
     }
 
     [Fact]
+    public async Task Two_writers_racing_on_one_chat_of_a_replicated_stream_never_store_two_messages_under_one_seq()
+    {
+        // On a clustered stream nats-server 2.9 lets concurrent appends with the same expected subject sequence all be
+        // stored; the writers' event-number claims (Nats-Msg-Id) are what keeps one message per seq.
+        var cluster = await NatsServer.StartClusterAsync();
+        try
+        {
+            var urls = string.Join(',', cluster.Select(s => s.Url));
+            await using var writer1 = await StartWhenClusterReadyAsync(() => RoleHost.StartWriterAsync(urls, "w1", null, "--Nats:Replicas=3"));
+            await using var writer2 = await RoleHost.StartWriterAsync(string.Join(',', cluster.Reverse().Select(s => s.Url)), "w2", null, "--Nats:Replicas=3");
+            await writer1.CreateChatAsync("race", "alice", "bob");
+
+            const int PerSender = 30;
+            var acks = new ConcurrentBag<(string Key, ulong Seq)>();
+            async Task Drive(RoleHost host, string prefix)
+            {
+                for (var i = 0; i < PerSender; i++)
+                {
+                    var key = $"{prefix}-{i}";
+                    var (status, seq, _) = await host.SendHttpAsync("race", "alice", key, key);
+                    Assert.True(status == 201, $"send {key} answered {status}: {host.LastError}");
+                    acks.Add((key, seq));
+                }
+            }
+
+            await Task.WhenAll(Drive(writer1, "a"), Drive(writer2, "b"), Drive(writer1, "c"), Drive(writer2, "d")).WaitAsync(TimeSpan.FromSeconds(120));
+            Frames.AssertDense(acks.Select(a => a.Seq).Order(), 1, 4 * PerSender);
+
+            // The log itself: every MessageCreated of the chat, in stream order, carries the next seq and an acked key.
+            await using var connection = new NatsConnection(new NatsOpts { Url = urls });
+            var subjects = new Subjects(16, 16);
+            var log = new JetStreamLog(connection, subjects, new NatsOptions { Url = urls }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            var js = new NATS.Client.JetStream.NatsJSContext(connection);
+            var last = (await js.GetStreamAsync(subjects.StreamName(0))).Info.State.LastSeq;
+            var inLog = new List<(ulong Seq, string Key)>();
+            for (ulong seq = 1; seq <= last; seq++)
+            {
+                var data = await log.GetAsync(subjects.StreamName(0), seq, CancellationToken.None);
+                if (data is not null && WireCodec.DecodeEvent(new System.Buffers.ReadOnlySequence<byte>(data)).Message is { ChatId: "race" } m)
+                {
+                    inLog.Add((m.Seq, m.ClientMessageId));
+                }
+            }
+
+            Assert.Equal(Enumerable.Range(1, 4 * PerSender).Select(i => (ulong)i), inLog.Select(e => e.Seq));
+            Assert.Equal(acks.OrderBy(a => a.Seq).Select(a => a.Key), inLog.Select(e => e.Key));
+        }
+        finally
+        {
+            foreach (var s in cluster)
+            {
+                await s.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Typing_on_gateway_A_reaches_a_subscriber_on_gateway_B_and_not_the_typer()
     {
         await using var deployment = await TwoGateways.StartAsync();
