@@ -24,6 +24,13 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   fuzz/run.sh 10 || status=$?
 fi
 
+# The chaos soak: every topology (distributed, 3-node cluster, embedded) under kill -9 of random components while
+# clients send, retry and resume; fails on any lost, duplicated, reordered or unacknowledged message and on any seq
+# the JetStream log holds twice (about 5 minutes). Set SKIP_CHAOS=1 to leave it out of a quick local run.
+if [ "${SKIP_CHAOS:-0}" != 1 ]; then
+  bench/chaos.sh || status=$?
+fi
+
 # One closing line over all test assemblies, e.g. "Tests: 120 passed, 0 failed, 0 skipped".
 awk '/(Passed|Failed)!  *- Failed:/ {
        for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
