@@ -367,28 +367,45 @@ public sealed class NatsWriteService : IWriteService, IMembership
     /// <summary>Waits until the projector has applied the chat's log up to <paramref name="lastStreamSeq"/>, then reads the
     /// chat from the store: that state is exactly the chat as of that log event.</summary>
     /// <remarks>The CAS only proves that no event was appended after <paramref name="lastStreamSeq"/>; the next seq comes
-    /// from the head read here. So the head must be the log's own: the last event names the chat's head after it, and a
-    /// store that disagrees (a projection that missed entries) fails the load rather than let a seq be issued twice.</remarks>
-    /// <exception cref="ProjectionUnavailableException">The store's head disagrees with the log's.</exception>
+    /// from the head read here. So the head must be the log's own: the last event names the chat's head after it. A store
+    /// BEHIND that head (a projection that missed entries) fails the load rather than let a seq be issued twice. A store
+    /// AHEAD of it only means the projection already applied later entries of the chat (appended since the log was
+    /// read): the load starts again from the log's new last entry.</remarks>
+    /// <exception cref="ProjectionUnavailableException">The store's head is behind the log's, or the chat kept moving.</exception>
     private async Task LoadAsync(ChatLog chat, ulong lastStreamSeq, byte[]? lastEvent, CancellationToken cancellationToken)
     {
         chat.Loaded = false;
-        var last = lastEvent is null ? null : WireCodec.DecodeEvent(Payload.Of(lastEvent));
-        await _projector.WaitForAsync(chat.TenantId, chat.ChatId, lastStreamSeq, _projectionWait, cancellationToken).ConfigureAwait(false);
-        var head = await _store.GetHeadAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
-        if (last is { EventNo: > 0 } && last.Head != head)
+        for (var attempt = 0; ; attempt++)
         {
-            _logger.LogError("Chat {Subject}: the history store's head {StoreHead} disagrees with the log's head {LogHead} at stream seq {Seq}; refusing to append",
-                chat.Subject, head, last.Head, lastStreamSeq);
-            throw new ProjectionUnavailableException($"the history store's head of {chat.Subject} ({head}) disagrees with the log's ({last.Head})");
-        }
+            var last = lastEvent is null ? null : WireCodec.DecodeEvent(Payload.Of(lastEvent));
+            await _projector.WaitForAsync(chat.TenantId, chat.ChatId, lastStreamSeq, _projectionWait, cancellationToken).ConfigureAwait(false);
+            var head = await _store.GetHeadAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
+            if (last is { EventNo: > 0 } && head < last.Head)
+            {
+                _logger.LogError("Chat {Subject}: the history store's head {StoreHead} is behind the log's head {LogHead} at stream seq {Seq}; refusing to append",
+                    chat.Subject, head, last.Head, lastStreamSeq);
+                throw new ProjectionUnavailableException($"the history store's head of {chat.Subject} ({head}) is behind the log's ({last.Head})");
+            }
 
-        chat.Exists = await _store.ChatExistsAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
-        chat.Members = [.. await _store.GetMembersAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false)];
-        chat.Head = head;
-        chat.EventNo = last?.EventNo ?? 0;
-        chat.LastStreamSeq = lastStreamSeq;
-        chat.Loaded = true;
+            if (last is { EventNo: > 0 } && head > last.Head)
+            {
+                if (attempt >= 4)
+                {
+                    throw new ProjectionUnavailableException($"chat {chat.Subject} kept changing while it was loaded; retry");
+                }
+
+                (lastStreamSeq, lastEvent) = await _log.GetLastAsync(chat.Stream, chat.Subject, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            chat.Exists = await _store.ChatExistsAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false);
+            chat.Members = [.. await _store.GetMembersAsync(chat.TenantId, chat.ChatId, cancellationToken).ConfigureAwait(false)];
+            chat.Head = head;
+            chat.EventNo = last?.EventNo ?? 0;
+            chat.LastStreamSeq = lastStreamSeq;
+            chat.Loaded = true;
+            return;
+        }
     }
 
     /// <summary>
