@@ -6,7 +6,7 @@
 # Exits non-zero when any topology's verdict fails (lost, duplicated, reordered, unacknowledged, seq conflicts, log
 # duplicates, … all must be 0) or the run errs. Reports and child-process logs go under OUT (default
 # $TMPDIR/chaos-<time>); each topology's one-line verdict is printed.
-#   bench/chaos.sh                      distributed 60 s, cluster 45 s, embedded 30 s of load (~4 min when all pass; a wedged run waits out its settle, catch-up and history limits: up to ~12 min)
+#   bench/chaos.sh                      distributed 70 s, cluster 45 s, embedded 30 s of load (~4 min when all pass; a wedged run waits out its settle, catch-up and history limits: up to ~12 min)
 #   bench/chaos.sh --only=distributed   one topology (comma-separated list)
 #   bench/chaos.sh --quick              shorter: 30 / 30 / 20 s
 #   OUT=DIR bench/chaos.sh              where the reports go
@@ -31,11 +31,11 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || { echo
 
 OUT="${OUT:-${TMPDIR:-/tmp}/chaos-$(date -u +%Y%m%d-%H%M%S)}"   # logs can be MBs: not in the repo by default
 mkdir -p "$OUT"
-if [ "$QUICK" = 1 ]; then D_DIST=30; D_CLUSTER=30; D_EMB=20; else D_DIST=60; D_CLUSTER=45; D_EMB=30; fi
+if [ "$QUICK" = 1 ]; then D_DIST=30; D_CLUSTER=30; D_EMB=20; else D_DIST=70; D_CLUSTER=45; D_EMB=30; fi
 
 # name | arguments. Every run has hard limits of its own (--max-seconds); `timeout` is the last resort.
 RUNS=(
-  "distributed|--topology distributed --duration $D_DIST --kill-interval 7 --kill-plan roundrobin"
+  "distributed|--topology distributed --duration $D_DIST --kill-interval 6 --kill-plan roundrobin"
   "cluster|--topology cluster --duration $D_CLUSTER --kill-interval 8 --kill-plan roundrobin"
   "embedded|--topology embedded --duration $D_EMB --kill-interval 6 --kill-plan roundrobin"
 )
