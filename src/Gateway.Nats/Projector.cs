@@ -421,13 +421,14 @@ public sealed class Projector : IAsyncDisposable
                 {
                     lastApplied = applied;
                 }
-                else if (info.Info.State.LastSeq > applied && Environment.TickCount64 - Volatile.Read(ref stream.ProgressAt) > ResetAfter.TotalMilliseconds)
+                else if (info.Info.State.LastSeq > applied
+                         && Environment.TickCount64 - Math.Max(Volatile.Read(ref stream.ProgressAt), stream.ResetAt) > ResetAfter.TotalMilliseconds)
                 {
                     ResetCounter.Add(1, new KeyValuePair<string, object?>("reason", "stalled"));
                     _logger.LogWarning("Projection of {Stream} made no progress for {Ms} ms while behind the log; re-reading from the store's position",
                         stream.Name, (long)ResetAfter.TotalMilliseconds);
                     stream.RequestReset();
-                    Volatile.Write(ref stream.ProgressAt, Environment.TickCount64 - (long)ResetAfter.TotalMilliseconds / 2); // next reset after half the wait, not at once
+                    stream.ResetAt = Environment.TickCount64; // the next one after another wait, not at every check
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -490,6 +491,9 @@ public sealed class Projector : IAsyncDisposable
         public long ProgressAt;
 
         public string? LogError { get; set; }
+
+        /// <summary>When the watchdog last recreated the consumer (only the watchdog reads and writes it).</summary>
+        public long ResetAt { get; set; }
 
         public long LogErrorSince { get; set; }
 

@@ -160,10 +160,18 @@ public sealed class CrashWindowTests
             Assert.Equal([1UL, 2UL], page.Select(m => m.Seq));
         }
 
+        // It stays unhealthy while stalled (no flapping while the watchdog recreates its consumer).
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.False(writerA.Projector.IsHealthy(out _));
+            await Task.Delay(50);
+        }
+
         // Once the store takes writes again, A catches up and is healthy.
         gateA.Release();
-        await AssertEventuallyAsync(() => writerA.Projector.IsHealthy(out _));
+        await AssertEventuallyAsync(() => writerA.Projector.AppliedThrough("t1", "c1") >= last);
         Assert.Equal(2UL, await storeA.GetHeadAsync("t1", "c1"));
+        await AssertEventuallyAsync(() => writerA.Projector.IsHealthy(out _));
         await writerA.CrashAsync();
         await writerB.CrashAsync();
     }
