@@ -278,6 +278,9 @@ public sealed class Projector : IAsyncDisposable
                     await inbox.Writer.WriteAsync((seq, msg.Data), cancellationToken).ConfigureAwait(false);
                     next = seq + 1;
                 }
+
+                // The consumer ended (a gap, or it is gone): a new one, but not in a tight loop.
+                await PauseAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
