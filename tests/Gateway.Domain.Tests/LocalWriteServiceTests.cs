@@ -99,7 +99,7 @@ public sealed class LocalWriteServiceTests
         { "tenantId", Text("c", "alice", "k") with { TenantId = "" } },
         { "senderId", Text("c", "al ice", "k") },
         { "clientMessageId", Text("c", "alice", "") },
-        { "contentType", Text("c", "alice", "k") with { ContentType = "text/plain; charset=utf-8" } },
+        { "contentType", Text("c", "alice", "k") with { ContentType = "text/plain;\tcharset=utf-8" } },
         { "content", Text("c", "alice", "k", new string('x', 33 * 1024)) },
         { "expiresAt", Text("c", "alice", "k", expiresAt: ManualTimeProvider.DefaultStart.ToUnixTimeMilliseconds()) },
         { "expiresAt", Text("c", "alice", "k", expiresAt: ManualTimeProvider.DefaultStart.AddDays(31).ToUnixTimeMilliseconds()) },
