@@ -164,6 +164,32 @@ public sealed class HttpApiTests
     }
 
     [Fact]
+    public async Task A_key_reused_for_another_payload_is_409_over_http_and_error_21_over_websocket()
+    {
+        await using var gw = await TestGateway.StartAsync();
+        await gw.CreateChatAsync("general", "alice");
+        using var first = await SendAsync(gw, gw.Token("alice"), "k", """{"text":"one"}""");
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        using var retry = await SendAsync(gw, gw.Token("alice"), "k", """{"text":"one"}""");
+        Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
+        using var conflict = await SendAsync(gw, gw.Token("alice"), "k", """{"text":"two"}""");
+        Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+        AssertErrorBody(await conflict.Content.ReadAsStringAsync(), 21, "IdempotencyConflict");
+
+        // The same key over the socket: the HTTP send stored "one" as text/plain.
+        await using var socket = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        await socket.SendTextAsync("general", "two", "k");
+        Assert.Equal(ErrorCode.IdempotencyConflict, (await socket.ReceiveAsync<ErrorFrame>()).Code);
+        await socket.SendTextAsync("general", "one", "k");
+        var ack = await socket.ReceiveAsync<SendAckFrame>();
+        Assert.Equal((1UL, true), (ack.Seq, ack.Duplicate));
+
+        var page = await HistoryAsync(gw, gw.Token("alice"), "general");
+        Assert.Contains("\"one\"", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("two", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_content_type_with_a_space_is_accepted()
     {
         await using var gw = await TestGateway.StartAsync();
