@@ -5,6 +5,10 @@ using System.Text;
 using System.Text.Json;
 using Gateway.Protocol;
 using Gateway.TestUtilities;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Gateway.Server.Tests;
@@ -190,6 +194,40 @@ public sealed class HttpApiTests
     }
 
     [Fact]
+    public async Task An_unhandled_exception_is_a_logged_json_500_and_a_bad_request_exception_keeps_its_status()
+    {
+        // The middleware alone, on a host whose routes throw: no route of the real API is meant to.
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        await using var app = builder.Build();
+        Http.HttpErrors.UseJsonErrors(app);
+        app.MapGet("/boom", string () => throw new InvalidOperationException("secret detail"));
+        app.MapGet("/bad", string () => throw new Microsoft.AspNetCore.Http.BadHttpRequestException("no good", 413));
+        await app.StartAsync();
+        try
+        {
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single();
+            using var http = new HttpClient { BaseAddress = new Uri(address) };
+
+            using var boom = await http.GetAsync("/boom");
+            Assert.Equal(HttpStatusCode.InternalServerError, boom.StatusCode);
+            var body = await boom.Content.ReadAsStringAsync();
+            AssertErrorBody(body, 50, "Internal");
+            Assert.DoesNotContain("secret detail", body, StringComparison.Ordinal);
+
+            using var bad = await http.GetAsync("/bad");
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, bad.StatusCode);
+            AssertErrorBody(await bad.Content.ReadAsStringAsync(), 413, "PayloadTooLarge");
+        }
+        finally
+        {
+            await app.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_content_type_with_a_space_is_accepted()
     {
         await using var gw = await TestGateway.StartAsync();
@@ -312,6 +350,7 @@ public sealed class HttpApiTests
         AlgNoneToken,
         OtherTenant,
         Outsider,
+        SlashUser,
     }
 
     private static string? Authorization(TestGateway gw, Caller caller) => caller switch
@@ -325,6 +364,7 @@ public sealed class HttpApiTests
         Caller.AlgNoneToken => AlgNone("t1", "alice"),
         Caller.OtherTenant => gw.Token("alice", tenantId: "t2"),
         Caller.Outsider => gw.Token("mallory"),
+        Caller.SlashUser => gw.Token("a/b"), // validly signed, but no such user can exist (PROTOCOL.md §5)
         _ => throw new ArgumentOutOfRangeException(nameof(caller)),
     };
 
@@ -346,6 +386,9 @@ public sealed class HttpApiTests
     private const string GoodChat = """{"chatId":"new","members":["x"]}""";
     private const string GoodMember = """{"userId":"bob"}""";
     private const string GoodSend = """{"contentType":"text/plain","text":"hi"}""";
+
+    /// <summary><paramref name="json"/> followed by spaces up to <paramref name="length"/> bytes: valid JSON of that size.</summary>
+    private static string Padded(string json, int length) => json + new string(' ', length - json.Length);
 
     /// <summary>method, path, caller, content type, body, expected status, code, error.</summary>
     public static TheoryData<string, string, Caller, string?, string?, int, int, string> Cases() => new()
@@ -369,6 +412,8 @@ public sealed class HttpApiTests
         { "GET", "/v1/chats/general/messages", Caller.ForgedToken, null, null, 401, 401, "Unauthorized" },
         { "GET", "/v1/chats/general/messages", Caller.ExpiredToken, null, null, 401, 401, "Unauthorized" },
         { "GET", "/v1/chats/general/messages", Caller.AlgNoneToken, null, null, 401, 401, "Unauthorized" },
+        { "POST", "/v1/chats/general/messages", Caller.SlashUser, Json, GoodSend, 401, 401, "Unauthorized" },
+        { "GET", "/v1/chats/general/messages", Caller.SlashUser, null, null, 401, 401, "Unauthorized" },
 
         // Other tenants and non-members.
         { "POST", "/v1/chats/general/messages", Caller.OtherTenant, Json, GoodSend, 403, 10, "NotMember" },
@@ -393,6 +438,12 @@ public sealed class HttpApiTests
         { "POST", "/v1/chats/general/messages", Caller.Alice, Json, "{\"contentType\":\"a\\tb\",\"text\":\"x\"}", 400, 20, "ValidationFailed" },
         { "POST", "/v1/chats/general/messages", Caller.Alice, Json, "{\"expiresAt\":\"soon\"}", 400, 20, "ValidationFailed" },
 
+        // Oversize bodies (the limits: admin 64 KiB, send 6 × 32 KiB + 4 KiB).
+        { "POST", "/v1/admin/tenants/t1/chats", Caller.Admin, Json, Padded(GoodChat, 64 * 1024 + 1), 413, 413, "PayloadTooLarge" },
+        { "POST", "/v1/admin/tenants/t1/chats/general/members", Caller.Admin, Json, Padded(GoodMember, 64 * 1024 + 1), 413, 413, "PayloadTooLarge" },
+        { "POST", "/v1/chats/general/messages", Caller.Alice, Json, Padded(GoodSend, 6 * 32768 + 4096 + 1), 413, 413, "PayloadTooLarge" },
+        { "POST", "/v1/admin/tenants/t1/chats", Caller.Admin, Json, Padded(GoodChat, 64 * 1024), 201, 0, "" },
+
         // Wrong content types.
         { "POST", "/v1/admin/tenants/t1/chats", Caller.Admin, "text/plain", GoodChat, 415, 415, "UnsupportedMediaType" },
         { "POST", "/v1/admin/tenants/t1/chats/general/members", Caller.Admin, "application/x-www-form-urlencoded", "userId=bob", 415, 415, "UnsupportedMediaType" },
@@ -410,6 +461,11 @@ public sealed class HttpApiTests
         { "DELETE", "/v1/admin/tenants/t1/chats/general/members/a%2Fb", Caller.Admin, null, null, 404, 10, "NotMember" },
         { "DELETE", "/v1/admin/tenants/t1/chats/general/members/nobody", Caller.Admin, null, null, 404, 10, "NotMember" },
         { "DELETE", "/v1/admin/tenants/t.1/chats/general/members/alice", Caller.Admin, null, null, 400, 20, "ValidationFailed" },
+        { "GET", "/v1/admin/tenants/t.1/chats/general/members", Caller.Admin, null, null, 400, 20, "ValidationFailed" },
+        { "GET", "/v1/admin/tenants/t1/chats/" + new string('c', 65) + "/members", Caller.Admin, null, null, 400, 20, "ValidationFailed" },
+        { "POST", "/v1/admin/tenants/t1/chats/" + new string('c', 65) + "/members", Caller.Admin, Json, GoodMember, 400, 20, "ValidationFailed" },
+        { "POST", "/v1/admin/tenants/" + new string('t', 65) + "/chats", Caller.Admin, Json, GoodChat, 400, 20, "ValidationFailed" },
+        { "GET", "/v1/chats/" + new string('c', 65) + "/messages", Caller.Alice, null, null, 403, 10, "NotMember" },
 
         // Unknown routes and methods, and a URL longer than any route of ours.
         { "GET", "/nope", Caller.None, null, null, 404, 404, "NotFound" },

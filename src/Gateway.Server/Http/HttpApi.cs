@@ -112,7 +112,8 @@ internal static class HttpApi
             // ".."); anything else was never a member.
             if (!Validation.IsValidId(tenantId) || !Validation.IsValidId(chatId) || !Validation.IsValidUserId(userId))
             {
-                return Error(ErrorCode.ValidationFailed, !Validation.IsValidUserId(userId) ? Validation.Messages.UserId : Validation.Messages.ChatId);
+                return Error(ErrorCode.ValidationFailed, !Validation.IsValidUserId(userId) ? Validation.Messages.UserId
+                    : !Validation.IsValidId(tenantId) ? Validation.Messages.TenantId : Validation.Messages.ChatId);
             }
 
             // A 204 says the user was a member and is not any more; removing a non-member is a 404, not a silent success.
@@ -126,7 +127,9 @@ internal static class HttpApi
         });
 
         admin.MapGet("/chats/{chatId}/members", async (string tenantId, string chatId, IMembership membership, CancellationToken ct) =>
-            Results.Json(new { tenantId, chatId, members = await membership.GetMembersAsync(tenantId, chatId, ct).ConfigureAwait(false) }));
+            !Validation.IsValidId(tenantId) || !Validation.IsValidId(chatId)
+                ? Error(ErrorCode.ValidationFailed, !Validation.IsValidId(tenantId) ? Validation.Messages.TenantId : Validation.Messages.ChatId)
+                : Results.Json(new { tenantId, chatId, members = await membership.GetMembersAsync(tenantId, chatId, ct).ConfigureAwait(false) }));
 
         // Server-side send (the BFF path): the caller presents the user's JWT; the same domain code as the socket, and the
         // same per-user send bucket (shared with the user's WebSocket connections on this server).
