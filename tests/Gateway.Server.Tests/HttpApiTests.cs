@@ -58,7 +58,6 @@ public sealed class HttpApiTests
     {
         await using var gw = await TestGateway.StartAsync();
         await gw.CreateChatAsync("general", "alice");
-        long before = GC.GetTotalMemory(forceFullCollection: true);
 
         // 16 concurrent 25 MB uploads without (or with forged) credentials, each stopping after 64 KiB: every one is
         // answered 401 while 99.7 % of its body is still unsent, so none can have been buffered.
@@ -69,14 +68,12 @@ public sealed class HttpApiTests
             2 => PartialUploadAsync(gw, "POST", "/v1/chats/general/messages", null, HugeBody, 64 * 1024),
             _ => PartialUploadAsync(gw, "POST", "/v1/chats/general/messages", "Bearer forged.token.here", HugeBody, 64 * 1024),
         }).ToArray();
+        // (No heap measurement: other test classes run in this process at the same time, and an answer that comes while
+        // the body is still unsent already proves the body was not buffered.)
         foreach (var response in await Task.WhenAll(uploads))
         {
             AssertError(response, 401, 401, "Unauthorized");
         }
-
-        // And the server did not hold on to what did arrive (16 × 64 KiB = 1 MiB sent in all; 25 MB would be one body).
-        long after = GC.GetTotalMemory(forceFullCollection: true);
-        Assert.True(after - before < 8 * 1024 * 1024, $"managed heap grew by {after - before} bytes");
     }
 
     [Fact]
