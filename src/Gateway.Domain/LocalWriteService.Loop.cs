@@ -11,6 +11,7 @@ public sealed partial class LocalWriteService
     private const string StoreFailedMessage = "the store could not commit; retry with the same clientMessageId";
     private const string NotMemberMessage = "the sender is not a member of the chat";
     private const string ConflictMessage = "clientMessageId was already used by this sender in another chat";
+    private const string PayloadConflictMessage = "clientMessageId was already used by this sender for a different contentType, content or expiresAt";
     private const string InternalMessage = "internal error in the write service; retry with the same clientMessageId";
 
     private readonly int _maxBatchSize;
@@ -272,17 +273,27 @@ public sealed partial class LocalWriteService
             return false;
         }
 
-        if (string.Equals(_messages[original].ChatId, m.ChatId, StringComparison.Ordinal))
+        var first = _messages[original];
+        if (!string.Equals(first.ChatId, m.ChatId, StringComparison.Ordinal))
         {
-            _inBatchDuplicates.Add((send, original));
+            send.CompleteFailed(ErrorCode.IdempotencyConflict, ConflictMessage);
+        }
+        else if (!SamePayload(first, m, send.Content.Span))
+        {
+            send.CompleteFailed(ErrorCode.IdempotencyConflict, PayloadConflictMessage);
         }
         else
         {
-            send.CompleteFailed(ErrorCode.IdempotencyConflict, ConflictMessage);
+            _inBatchDuplicates.Add((send, original));
         }
 
         return true;
     }
+
+    /// <summary>True when a send of <paramref name="m"/> with <paramref name="content"/> asks to store what <paramref name="first"/> holds.</summary>
+    private static bool SamePayload(ChatMessage first, SendMessage m, ReadOnlySpan<byte> content) =>
+        string.Equals(first.ContentType, m.ContentType, StringComparison.Ordinal) && first.ExpiresAt == m.ExpiresAt
+        && first.Content.Span.SequenceEqual(content);
 
     /// <summary>Answers a send whose key is already durable, or assigns the next seq and adds it to the segment.</summary>
     private void Accept(SendCommand send, long now, ChatState chat, IdempotencyRecord? record)
@@ -290,14 +301,16 @@ public sealed partial class LocalWriteService
         var m = send.Message;
         if (record is not null)
         {
-            // Already durable: answer at once with the original coordinates.
-            if (string.Equals(record.ChatId, m.ChatId, StringComparison.Ordinal))
+            // Already durable: a retry (same chat, same payload) is answered at once with the original coordinates. The
+            // digest is computed only here, when the key is already used: new sends never pay for it.
+            if (record.IsRetry(m.ChatId, PayloadDigest.Compute(m.ContentType, send.Content.Span, m.ExpiresAt)))
             {
                 send.Complete(SendResult.Ok(record.Seq, record.MessageId, record.SentAt, duplicate: true));
             }
             else
             {
-                send.CompleteFailed(ErrorCode.IdempotencyConflict, ConflictMessage);
+                send.CompleteFailed(ErrorCode.IdempotencyConflict,
+                    string.Equals(record.ChatId, m.ChatId, StringComparison.Ordinal) ? PayloadConflictMessage : ConflictMessage);
             }
 
             return;

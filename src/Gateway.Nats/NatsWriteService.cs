@@ -40,6 +40,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
     private const string NotMemberMessage = "the sender is not a member of the chat";
     private const string ChatMissingMessage = "the chat does not exist";
     private const string ConflictMessage = "clientMessageId was already used by this sender in another chat";
+    private const string PayloadConflictMessage = "clientMessageId was already used by this sender for a different contentType, content or expiresAt";
     private const string UnavailableMessage = "the commit log is unavailable; retry with the same clientMessageId";
     private const string ContentionMessage = "too much contention on this chat; retry with the same clientMessageId";
 
@@ -112,7 +113,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                         chat.LastStreamSeq = outcome.StreamSeq;
                         chat.CheckedAt = issued; // the CAS proved the state current when the append was issued
                         var result = SendResult.Ok(message.Seq, message.MessageId, message.SentAt, duplicate: false);
-                        chat.RememberOwn(command.SenderId, command.ClientMessageId, result, outcome.StreamSeq);
+                        chat.RememberOwn(command.SenderId, command.ClientMessageId, result, PayloadDigest.Of(message), outcome.StreamSeq);
                         return result;
                     case PublishStatus.Duplicate or PublishStatus.WrongLastSequence:
                         // Another append took this event number first (a duplicate claim), or the chat moved on.
@@ -340,13 +341,16 @@ public sealed class NatsWriteService : IWriteService, IMembership
         var record = await _store.GetIdempotencyAsync(command.TenantId, command.SenderId, command.ClientMessageId, cancellationToken).ConfigureAwait(false);
         if (record is not null)
         {
-            return record.ChatId == command.ChatId
+            return record.IsRetry(command.ChatId, PayloadDigest.Of(command))
                 ? SendResult.Ok(record.Seq, record.MessageId, record.SentAt, duplicate: true)
-                : SendResult.Fail(ErrorCode.IdempotencyConflict, ConflictMessage);
+                : SendResult.Fail(ErrorCode.IdempotencyConflict, record.ChatId == command.ChatId ? PayloadConflictMessage : ConflictMessage);
         }
 
+        // Own appends are of this chat (the map is per chat): only the payload can differ.
         return chat.FindOwn(command.SenderId, command.ClientMessageId) is { } own
-            ? own with { Duplicate = true }
+            ? own.Digest == PayloadDigest.Of(command)
+                ? own.Result with { Duplicate = true }
+                : SendResult.Fail(ErrorCode.IdempotencyConflict, PayloadConflictMessage)
             : null;
     }
 
@@ -482,17 +486,18 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
         // This writer's own appends that its projection may not have written yet: a retry of one of them must find it
         // here, since neither the store nor JetStream's dedup (which claims event numbers, not keys) knows it yet.
-        private readonly Dictionary<(string Sender, string ClientMessageId), SendResult> _own = [];
+        // Each with the digest of its payload, so that a reuse of the key for another payload is a conflict here too.
+        private readonly Dictionary<(string Sender, string ClientMessageId), (SendResult Result, UInt128 Digest)> _own = [];
         private readonly Queue<((string, string) Key, ulong StreamSeq)> _ownOrder = new();
 
-        public void RememberOwn(string senderId, string clientMessageId, SendResult result, ulong streamSeq)
+        public void RememberOwn(string senderId, string clientMessageId, SendResult result, UInt128 digest, ulong streamSeq)
         {
-            _own[(senderId, clientMessageId)] = result;
+            _own[(senderId, clientMessageId)] = (result, digest);
             _ownOrder.Enqueue(((senderId, clientMessageId), streamSeq));
         }
 
-        public SendResult? FindOwn(string senderId, string clientMessageId) =>
-            _own.TryGetValue((senderId, clientMessageId), out var result) ? result : null;
+        public (SendResult Result, UInt128 Digest)? FindOwn(string senderId, string clientMessageId) =>
+            _own.TryGetValue((senderId, clientMessageId), out var own) ? own : null;
 
         /// <summary>Drops the own appends the projection has written (the store answers for them from now on).</summary>
         public void ForgetProjected(ulong appliedThrough)

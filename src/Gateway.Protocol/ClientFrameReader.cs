@@ -69,7 +69,7 @@ public static class ClientFrameReader
             else
             {
                 frame = new ClientFrame { Type = type };
-                return IsClientFrameType(type) ? ReadStatus.Invalid : ReadStatus.UnknownType;
+                return IsClientFrameType(type) ? ReadStatus.Invalid : Unknown(ref reader, count - 1);
             }
 
             var status = type switch
@@ -80,7 +80,7 @@ public static class ClientFrameReader
                 FrameType.History => ReadHistory(ref reader, count, requestId, out frame),
                 FrameType.Typing => ReadOneString(ref reader, count, type, requestId, out frame),
                 FrameType.RefreshToken => ReadOneString(ref reader, count, type, requestId, out frame),
-                _ => ReadStatus.UnknownType,
+                _ => Unknown(ref reader, count - 2),
             };
             if (status != ReadStatus.Ok)
             {
@@ -261,6 +261,26 @@ public static class ClientFrameReader
 
         value = reader.ReadStringSequence()!.Value;
         return true;
+    }
+
+    /// <summary>
+    /// The answer to an unknown tag whose array has <paramref name="remaining"/> elements left: UnknownType, unless bytes
+    /// follow the array, which makes the payload malformed whatever the tag (§3: exactly one MessagePack value).
+    /// </summary>
+    private static ReadStatus Unknown(ref MessagePackReader reader, int remaining)
+    {
+        try
+        {
+            SkipRest(ref reader, remaining);
+        }
+        catch (Exception e) when (IsBadInput(e))
+        {
+            // Cut inside an element, or nested deeper than we skip: where the array ends is unknown, and the frame's
+            // type is what the client needs to hear about.
+            return ReadStatus.UnknownType;
+        }
+
+        return reader.End ? ReadStatus.UnknownType : ReadStatus.Malformed;
     }
 
     private static void SkipRest(ref MessagePackReader reader, int extra)

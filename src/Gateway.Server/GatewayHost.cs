@@ -78,7 +78,11 @@ public static partial class GatewayHost
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Session"),
             sp.GetRequiredService<JwtAuthenticator>(),
-            new UserLimits(sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>())));
+            sp.GetRequiredService<UserLimits>()));
+        services.AddSingleton(sp => new UserLimits(sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+
+        // Binding failures (e.g. ?limit=abc) throw with a message that HttpErrors turns into a JSON 400, instead of an empty 400.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddSingleton(sp => new ConnectionLimiter(
             sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new DrainCoordinator(
@@ -101,6 +105,10 @@ public static partial class GatewayHost
         endpoints.Tls = certificate is not null;
         builder.WebHost.ConfigureKestrel(k =>
         {
+            // No HTTP body may be larger than the largest one an endpoint accepts (a send); each endpoint lowers it to
+            // its own limit before reading (HttpApi).
+            k.Limits.MaxRequestBodySize = HttpApi.SendBodyLimit(options);
+
             // The WebSocket listener speaks our own RFC 6455 implementation through a connection handler;
             // HTTP middleware never sees these connections.
             if (role == GatewayRole.Writer)
@@ -130,6 +138,7 @@ public static partial class GatewayHost
         });
 
         var app = builder.Build();
+        HttpErrors.UseJsonErrors(app);
         HttpApi.Map(app);
         MapReadiness(app);
         app.Lifetime.ApplicationStarted.Register(() => endpoints.OnStarted(app, options));

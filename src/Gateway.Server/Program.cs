@@ -9,7 +9,27 @@ if (args.Length > 0 && args[0] == "token")
 }
 
 var app = GatewayHost.Build(args);
-await app.RunAsync().ConfigureAwait(false);
+var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+var role = GatewayHost.ParseRole(app.Configuration);
+if (StartupErrors.BusyEndpoint(options, role) is { } busy)
+{
+    // A setting to change, not a crash: one line and exit code 1, no stack trace.
+    Console.Error.WriteLine(busy);
+    await app.DisposeAsync().ConfigureAwait(false);
+    return 1;
+}
+
+try
+{
+    await app.RunAsync().ConfigureAwait(false);
+}
+catch (Exception e) when (StartupErrors.FromBindFailure(e, options, role) is { } line)
+{
+    // Another process took the port after the check above.
+    Console.Error.WriteLine(line);
+    return 1;
+}
+
 return 0;
 
 /// <summary><c>token --tenant T --user U [--ttl-minutes N] [--data DIR]</c>: prints an HS256 development token signed

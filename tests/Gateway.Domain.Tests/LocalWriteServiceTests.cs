@@ -36,7 +36,7 @@ public sealed class LocalWriteServiceTests
 
         var first = await h.Service.SendAsync(Text("c", "alice", "k1", "one")).Within();
         h.Time.Advance(TimeSpan.FromSeconds(5));
-        var retry = await h.Service.SendAsync(Text("c", "alice", "k1", "one, resent")).Within();
+        var retry = await h.Service.SendAsync(Text("c", "alice", "k1", "one")).Within();
 
         Assert.True(retry.IsSuccess);
         Assert.True(retry.Duplicate);
@@ -99,7 +99,7 @@ public sealed class LocalWriteServiceTests
         { "tenantId", Text("c", "alice", "k") with { TenantId = "" } },
         { "senderId", Text("c", "al ice", "k") },
         { "clientMessageId", Text("c", "alice", "") },
-        { "contentType", Text("c", "alice", "k") with { ContentType = "text/plain; charset=utf-8" } },
+        { "contentType", Text("c", "alice", "k") with { ContentType = "text/plain;\tcharset=utf-8" } },
         { "content", Text("c", "alice", "k", new string('x', 33 * 1024)) },
         { "expiresAt", Text("c", "alice", "k", expiresAt: ManualTimeProvider.DefaultStart.ToUnixTimeMilliseconds()) },
         { "expiresAt", Text("c", "alice", "k", expiresAt: ManualTimeProvider.DefaultStart.AddDays(31).ToUnixTimeMilliseconds()) },
@@ -269,6 +269,65 @@ public sealed class LocalWriteServiceTests
         // The key is per sender: another sender may use it in chat b.
         await h.Service.AddMemberAsync(Tenant, "b", "bob").Within();
         Assert.Equal(1UL, (await h.Service.SendAsync(Text("b", "bob", "k1")).Within()).Seq);
+    }
+
+    [Fact]
+    public async Task Reusing_a_key_for_another_payload_is_a_conflict_before_and_after_a_restart()
+    {
+        await using var h = Start();
+        await h.CreateChatAsync("c", "alice");
+        var expiry = h.Time.GetUtcNow().ToUnixTimeMilliseconds() + 60_000;
+        var first = await h.Service.SendAsync(Text("c", "alice", "k1", "one", expiresAt: expiry)).Within();
+        Assert.True(first.IsSuccess, first.ErrorMessage);
+
+        async Task AssertAnswersAsync()
+        {
+            var retry = await h.Service.SendAsync(Text("c", "alice", "k1", "one", expiresAt: expiry)).Within();
+            Assert.True(retry.Duplicate);
+            Assert.Equal((first.Seq, first.MessageId), (retry.Seq, retry.MessageId));
+
+            SendMessage[] others =
+            [
+                Text("c", "alice", "k1", "two", expiresAt: expiry),
+                Text("c", "alice", "k1", "one", expiresAt: expiry + 1),
+                Text("c", "alice", "k1", "one"),
+                Text("c", "alice", "k1", "one", expiresAt: expiry) with { ContentType = "text/markdown" },
+            ];
+            foreach (var other in others)
+            {
+                var conflict = await h.Service.SendAsync(other).Within();
+                Assert.Equal(ErrorCode.IdempotencyConflict, conflict.Error);
+                Assert.Contains("different", conflict.ErrorMessage, StringComparison.Ordinal);
+            }
+        }
+
+        await AssertAnswersAsync();
+        await h.RestartAsync();
+        await AssertAnswersAsync();
+
+        var stored = Assert.Single(await h.Store.ReadAfterAsync(Tenant, "c", 0, 10).Within());
+        Assert.Equal("one", Encoding.UTF8.GetString(stored.Content.Span));
+    }
+
+    [Fact]
+    public async Task The_same_key_with_another_payload_in_one_batch_is_a_conflict()
+    {
+        await using var h = Start();
+        await h.CreateChatAsync("a", "alice");
+
+        var held = h.Faults.HoldNextAppend();
+        var blocker = h.Service.SendAsync(Text("a", "alice", "first")).AsTask();
+        await held.Within();
+
+        var original = h.Service.SendAsync(Text("a", "alice", "k", "one")).AsTask();
+        var changed = h.Service.SendAsync(Text("a", "alice", "k", "two")).AsTask();
+        h.Faults.Release();
+
+        Assert.Equal(1UL, (await blocker.Within()).Seq);
+        Assert.Equal(2UL, (await original.Within()).Seq);
+        Assert.Equal(ErrorCode.IdempotencyConflict, (await changed.Within()).Error);
+        await h.FlushAsync();
+        Assert.Equal(2, h.Events.Messages().Count);
     }
 
     [Fact]

@@ -19,6 +19,27 @@ public sealed class RocksDbChatStoreTests : IDisposable
     }
 
     [Fact]
+    public void Idempotency_records_keep_the_payload_digest_and_records_without_one_still_read_and_match_any_payload()
+    {
+        var message = Message("general", 7, "alice", "c-1", [1, 2, 3], expiresAt: _time.NowMs + 60_000);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        Storage.RocksDb.Internal.Values.WriteIdempotency(buffer, message);
+        var record = Storage.RocksDb.Internal.Values.ReadIdempotency(buffer.WrittenMemory.ToArray());
+        Assert.Equal(PayloadDigest.Of(message), record.PayloadDigest);
+        Assert.True(record.IsRetry("general", PayloadDigest.Of(message)));
+        Assert.False(record.IsRetry("general", PayloadDigest.Compute(message.ContentType, [1, 2, 4], message.ExpiresAt)));
+        Assert.False(record.IsRetry("other", PayloadDigest.Of(message)));
+
+        // As written before digests were kept: [1, chatId, seq, messageId, sentAt].
+        var old = new System.Buffers.ArrayBufferWriter<byte>();
+        Storage.RocksDb.Internal.Values.WriteIdempotencyWithoutDigest(old, message);
+        var oldRecord = Storage.RocksDb.Internal.Values.ReadIdempotency(old.WrittenMemory.ToArray());
+        Assert.Equal(new IdempotencyRecord("general", 7, message.MessageId, message.SentAt), oldRecord);
+        Assert.True(oldRecord.IsRetry("general", PayloadDigest.Compute("anything", [9], null)));
+        Assert.False(oldRecord.IsRetry("other", PayloadDigest.Of(message)));
+    }
+
+    [Fact]
     public async Task Append_then_every_read_path_returns_the_message_field_for_field()
     {
         var content = new byte[] { 0, 1, 2, 0xFF, 0x80 };
@@ -34,7 +55,7 @@ public sealed class RocksDbChatStoreTests : IDisposable
 
         var record = await _store.GetIdempotencyAsync(Tenant, "alice", "c-1").Within();
         Assert.NotNull(record);
-        Assert.Equal(new IdempotencyRecord("general", 1, message.MessageId, message.SentAt), record);
+        Assert.Equal(new IdempotencyRecord("general", 1, message.MessageId, message.SentAt, PayloadDigest.Of(message)), record);
         Assert.Null(await _store.GetIdempotencyAsync(Tenant, "alice", "c-2").Within());
         Assert.Null(await _store.GetIdempotencyAsync(Tenant, "bob", "c-1").Within());
     }

@@ -34,17 +34,55 @@ public sealed class ValidationTests
     [Theory]
     [InlineData("alice@example.com", true)]
     [InlineData("!~", true)]
+    [InlineData("auth0|123", true)]
+    [InlineData("a%2Fb", true)]
+    [InlineData("...", true)]
+    [InlineData(".a", true)]
+    [InlineData("-_.~", true)]
+    [InlineData("a b", false)]
+    [InlineData(" ", false)]
+    [InlineData("tab\t", false)]
+    [InlineData("del\u007f", false)]
+    [InlineData("\u00fcser", false)]
+    [InlineData("", false)]
+    [InlineData("a/b", false)]
+    [InlineData("/", false)]
+    [InlineData(".", false)]
+    [InlineData("..", false)]
+    public void User_ids_are_printable_ascii_without_space_or_slash_and_not_a_dot_segment(string id, bool valid)
+    {
+        Assert.Equal(valid, Validation.IsValidUserId(id));
+        Assert.Equal(valid, Validation.IsValidUserId(Encoding.UTF8.GetBytes(id)));
+    }
+
+    [Theory]
+    [InlineData("alice@example.com", true)]
+    [InlineData("a/b", true)]
+    [InlineData("..", true)]
+    [InlineData("!~", true)]
     [InlineData("a b", false)]
     [InlineData("tab\t", false)]
     [InlineData("del\u007f", false)]
     [InlineData("\u00fcser", false)]
     [InlineData("", false)]
-    public void User_ids_are_printable_ascii(string id, bool valid)
+    public void Client_message_ids_are_printable_ascii_without_space(string id, bool valid)
     {
-        Assert.Equal(valid, Validation.IsValidUserId(id));
-        Assert.Equal(valid, Validation.IsValidUserId(Encoding.UTF8.GetBytes(id)));
         Assert.Equal(valid, Validation.IsValidClientMessageId(id));
-        Assert.Equal(valid, Validation.IsValidContentType(id));
+        Assert.Equal(valid, Validation.IsValidClientMessageId(Encoding.UTF8.GetBytes(id)));
+    }
+
+    [Theory]
+    [InlineData("text/plain; charset=utf-8", true)]
+    [InlineData(" ", true)]
+    [InlineData("application/vnd.x+json", true)]
+    [InlineData("tab\t", false)]
+    [InlineData("del\u007f", false)]
+    [InlineData("\u00fcser", false)]
+    [InlineData("", false)]
+    public void Content_types_are_printable_ascii_with_space(string value, bool valid)
+    {
+        Assert.Equal(valid, Validation.IsValidContentType(value));
+        Assert.Equal(valid, Validation.IsValidContentType(Encoding.UTF8.GetBytes(value)));
     }
 
     [Fact]

@@ -90,6 +90,56 @@ public sealed class CrashWindowTests
     }
 
     [Fact]
+    public async Task A_key_reused_for_another_payload_is_a_conflict_in_own_unprojected_appends_in_the_store_and_on_another_writer()
+    {
+        await using var nats = await NatsServer.StartAsync();
+        await using var bed = await Bed.StartAsync(nats.Url);
+        using var store = new RocksDbChatStore(NatsServer.TempDirectory("writer"));
+        var gate = new GatedProjectionStore(store);
+        var writer = await bed.StartWriterAsync(store, gate);
+        Assert.True((await writer.Service.CreateChatAsync("t1", "c1", ["alice"])).IsSuccess);
+        await writer.Projector.WaitForAsync("t1", "c1", await bed.LastStreamSeqAsync(), Within, CancellationToken.None);
+
+        // The first send stays unprojected: only the writer's own-appends memory knows the key.
+        gate.Block();
+        var first = await writer.Service.SendAsync(Send("c1", "k"));
+        Assert.True(first.IsSuccess, first.ErrorMessage);
+        var appended = await bed.LastStreamSeqAsync();
+        await gate.Held(appended).WaitAsync(Within);
+
+        async Task AssertAnswersAsync(NatsWriteService service)
+        {
+            var retry = await service.SendAsync(Send("c1", "k"));
+            Assert.True(retry.Duplicate, $"{retry.Error} {retry.ErrorMessage}");
+            Assert.Equal((first.Seq, first.MessageId), (retry.Seq, retry.MessageId));
+            foreach (var other in new[]
+            {
+                Send("c1", "k") with { Content = Encoding.UTF8.GetBytes("another text") },
+                Send("c1", "k") with { ContentType = "text/markdown" },
+                Send("c1", "k") with { ExpiresAt = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds() },
+            })
+            {
+                var conflict = await service.SendAsync(other);
+                Assert.Equal(ErrorCode.IdempotencyConflict, conflict.Error);
+            }
+        }
+
+        await AssertAnswersAsync(writer.Service);
+
+        // Projected: now the store's idempotency record answers, on this writer and on a second one.
+        gate.Release();
+        await writer.Projector.WaitForAsync("t1", "c1", appended, Within, CancellationToken.None);
+        await AssertAnswersAsync(writer.Service);
+        using var store2 = new RocksDbChatStore(NatsServer.TempDirectory("writer"));
+        var writer2 = await bed.StartWriterAsync(store2, store2);
+        await AssertAnswersAsync(writer2.Service);
+
+        Assert.Equal(appended, await bed.LastStreamSeqAsync()); // no conflict or retry appended anything
+        await writer2.CrashAsync();
+        await writer.CrashAsync();
+    }
+
+    [Fact]
     public async Task A_store_that_claims_more_of_the_log_than_it_holds_refuses_to_issue_a_seq()
     {
         await using var nats = await NatsServer.StartAsync();

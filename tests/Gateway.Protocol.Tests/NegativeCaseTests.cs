@@ -66,6 +66,26 @@ public class NegativeCaseTests
     }
 
     [Theory]
+    [InlineData("9163" + "00")]             // [99] then 0x00 after the array, without a request id
+    [InlineData("926301" + "00")]           // [99, 1] then 0x00
+    [InlineData("9363" + "01" + "a163" + "c0")] // [99, 1, "c"] then nil
+    [InlineData("9207" + "01" + "9101")]    // [7, 1] then another array
+    [InlineData("9163" + "c0")]             // [99] then nil
+    public void Unknown_tag_with_bytes_after_the_array_is_malformed(string hex)
+    {
+        Assert.Equal(ReadStatus.Malformed, Read(hex, out _));
+    }
+
+    [Theory]
+    [InlineData("9263" + "01")]             // [99, 1]
+    [InlineData("9463" + "01" + "a163" + "93010203")] // [99, 1, "c", [1, 2, 3]]
+    [InlineData("9363" + "01" + "a5")]      // [99, 1, <str of 5 bytes, cut>]: where the array ends is unknown
+    public void Unknown_tag_filling_the_payload_exactly_or_cut_inside_a_field_stays_UnknownType(string hex)
+    {
+        Assert.Equal(ReadStatus.UnknownType, Read(hex, out _));
+    }
+
+    [Theory]
     [InlineData(289u)]      // 289 mod 256 = 33: must not alias Subscribed
     [InlineData(293u)]      // 293 mod 256 = 37: must not alias Message
     [InlineData(1u)]        // client tags are unknown to a client

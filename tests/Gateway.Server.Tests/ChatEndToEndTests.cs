@@ -115,7 +115,7 @@ public sealed class ChatEndToEndTests
 
         await alice.SendTextAsync("general", "first", "cmid-1");
         var first = await alice.ReceiveAsync<SendAckFrame>();
-        await alice.SendTextAsync("general", "first again", "cmid-1");
+        await alice.SendTextAsync("general", "first", "cmid-1"); // a retry is the same Send (another text would be a conflict)
         var retry = await alice.ReceiveAsync<SendAckFrame>();
         await alice.SendTextAsync("general", "second", "cmid-2");
         var second = await alice.ReceiveAsync<SendAckFrame>();

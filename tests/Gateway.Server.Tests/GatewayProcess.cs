@@ -66,6 +66,37 @@ public sealed class GatewayProcess : IAsyncDisposable
         return new GatewayProcess(process, new Uri(ports["ws"]), new Uri(ports["http"]));
     }
 
+    /// <summary>Runs the server with <paramref name="args"/> until it exits on its own (a start-up failure).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(TimeSpan timeout, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(ServerDll());
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>SIGTERM, what an orchestrator sends: the gateway drains and exits on its own.</summary>
     public async Task TerminateAsync()
     {

@@ -99,6 +99,17 @@ public sealed class GatewayProtocolTests
     }
 
     [Fact]
+    public async Task Unknown_frame_type_with_a_byte_after_the_array_closes_1007()
+    {
+        await using var gw = await TestGateway.StartAsync();
+        await using var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+
+        // [17, 5] and then 0x00: bytes after the array make the payload malformed, whatever the tag (PROTOCOL.md §3).
+        await client.Socket.SendAsync(new byte[] { 0x92, 0x11, 0x05, 0x00 }, WebSocketMessageType.Binary, true, CancellationToken.None);
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, await client.ReceiveCloseAsync());
+    }
+
+    [Fact]
     public async Task Unknown_frame_type_and_invalid_fields_get_errors_and_the_connection_stays()
     {
         await using var gw = await TestGateway.StartAsync();

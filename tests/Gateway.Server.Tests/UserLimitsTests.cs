@@ -4,7 +4,7 @@ using Gateway.Server.Sessions;
 namespace Gateway.Server.Tests;
 
 /// <summary>Per-user rate limits: one bucket per kind, kept in the user's connection-limiter entry, so shared by the
-/// user's connections and dropped with the last one.</summary>
+/// user's connections and HTTP requests, and dropped once no connection is open and every bucket is full.</summary>
 public sealed class UserLimitsTests
 {
     /// <summary>A clock that moves only when told (monotonic timestamps in ticks).</summary>
@@ -58,7 +58,7 @@ public sealed class UserLimitsTests
     }
 
     [Fact]
-    public void A_users_connections_share_the_buckets_and_the_last_release_forgets_them()
+    public void A_users_connections_share_the_buckets_and_the_entry_is_dropped_once_idle_and_full()
     {
         var clock = new ManualClock();
         var limits = Create(clock);
@@ -82,17 +82,57 @@ public sealed class UserLimitsTests
         Assert.Same(first, third);
         Assert.False(limits.TryTake(third, RateKind.History, out _));
 
+        // The last connection ends while the bucket is empty: reconnecting must not refill it.
         limiter.ReleaseUser("t1", "alice");
         limiter.ReleaseUser("t1", "alice");
-        Assert.Equal(2, limiter.TrackedUsers);
+        Assert.Equal(3, limiter.TrackedUsers);
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out var reconnected));
+        Assert.Same(first, reconnected);
+        Assert.False(limits.TryTake(reconnected, RateKind.History, out _));
+        limiter.ReleaseUser("t1", "alice");
 
-        // A new connection after the last one starts with full buckets.
+        // Once every bucket is full again the entry says nothing a fresh one would not: the sweep drops it.
+        clock.Ticks += TimeSpan.TicksPerSecond;
+        limiter.Sweep();
+        Assert.Equal(2, limiter.TrackedUsers);
         Assert.True(limiter.TryAdmitUser("t1", "alice", out var again));
         Assert.NotSame(first, again);
         Assert.True(limits.TryTake(again, RateKind.History, out _));
         limiter.ReleaseUser("t1", "alice");
         limiter.ReleaseUser("t1", "bob");
         limiter.ReleaseUser("t2", "alice");
+        clock.Ticks += TimeSpan.TicksPerSecond;
+        limiter.Sweep();
+        Assert.Equal(0, limiter.TrackedUsers);
+    }
+
+    [Fact]
+    public void A_user_without_a_connection_shares_the_buckets_of_its_connections()
+    {
+        var clock = new ManualClock();
+        var limits = Create(clock);
+        using var limiter = new ConnectionLimiter(new GatewayOptions { MaxConnectionsPerUser = 0 }, clock);
+
+        // Three HTTP sends (burst 3) with no connection open, then the fourth is refused with the wait.
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(limiter.TryTakeWithoutConnection("t1", "alice", limits, RateKind.Send, out _));
+        }
+
+        Assert.False(limiter.TryTakeWithoutConnection("t1", "alice", limits, RateKind.Send, out var wait));
+        Assert.Equal(TimeSpan.FromSeconds(1), wait);
+        Assert.Equal(1, limiter.TrackedUsers);
+        limiter.Sweep();
+        Assert.Equal(1, limiter.TrackedUsers); // the buckets remember the takes
+
+        // A connection of the same user sees the same empty bucket.
+        Assert.True(limiter.TryAdmitUser("t1", "alice", out var connection));
+        Assert.False(limits.TryTake(connection, RateKind.Send, out _));
+        Assert.True(limiter.TryTakeWithoutConnection("t1", "bob", limits, RateKind.Send, out _)); // per user
+        limiter.ReleaseUser("t1", "alice");
+
+        clock.Ticks += 3 * TimeSpan.TicksPerSecond;
+        limiter.Sweep();
         Assert.Equal(0, limiter.TrackedUsers);
     }
 

@@ -27,5 +27,12 @@ public interface IChatStore : IMessageHistory, IDisposable
     ValueTask<bool> RemoveMemberAsync(string tenantId, string chatId, string userId, CancellationToken cancellationToken = default);
 }
 
-/// <summary>What an idempotency key maps to.</summary>
-public sealed record IdempotencyRecord(string ChatId, ulong Seq, string MessageId, long SentAt);
+/// <summary>What an idempotency key maps to: the original message's coordinates and the digest of its payload
+/// (<see cref="Domain.PayloadDigest"/>; null in records written before digests were kept).</summary>
+public sealed record IdempotencyRecord(string ChatId, ulong Seq, string MessageId, long SentAt, UInt128? PayloadDigest = null)
+{
+    /// <summary>True when a send of <paramref name="chatId"/> with a payload of <paramref name="digest"/> is a retry of the
+    /// recorded one: the same chat and the same payload. A record without a digest matches any payload (it cannot tell).</summary>
+    public bool IsRetry(string chatId, UInt128 digest) =>
+        string.Equals(ChatId, chatId, StringComparison.Ordinal) && (PayloadDigest is not { } d || d == digest);
+}

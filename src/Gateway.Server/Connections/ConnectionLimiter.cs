@@ -27,9 +27,12 @@ internal enum AddressAdmission
 /// (it remembers recent attempts). When neither holds, the entry says nothing a fresh one would not, so it is removed:
 /// at once when its last connection ends with a full bucket, otherwise by a sweep every <see cref="SweepInterval"/>.
 /// The table therefore holds at most the addresses with open connections plus those that attempted a handshake in the
-/// last burst / rate seconds (2.5 s with the defaults, 50 / 20) plus one sweep interval. A user is tracked only while
-/// it has a connection open; its entry (<see cref="User"/>) also holds the state of the user's per-kind rate limits
-/// (<c>UserLimits</c>), so a user costs one table entry, not one here and another for its buckets.</para>
+/// last burst / rate seconds (2.5 s with the defaults, 50 / 20) plus one sweep interval. A user is tracked the same
+/// way: while it has a connection open or one of its rate-limit buckets is not full. Its entry (<see cref="User"/>)
+/// holds the state of the user's per-kind rate limits (<c>UserLimits</c>), so a user costs one table entry, not one
+/// here and another for its buckets. Keeping a user with empty buckets past its last connection is what makes the
+/// limits hold for HTTP sends (<see cref="TryTakeWithoutConnection"/>, one request at a time, no connection) and for a
+/// client that reconnects to refill its buckets.</para>
 /// <para><b>Removal without races.</b> Each entry is changed under its own lock and carries a <c>Removed</c> mark set
 /// under that lock just before it leaves the table; a thread that fetched an entry that is then removed sees the mark
 /// and fetches again (creating a fresh entry), so no count is ever applied to an entry outside the table.</para>
@@ -171,14 +174,43 @@ internal sealed class ConnectionLimiter : IDisposable
 
         lock (entry)
         {
-            if (--entry.Connections <= 0)
+            entry.Connections--;
+            TryRemoveIdle(key, entry, TokenBucket.GetTicks(_time));
+        }
+    }
+
+    /// <summary>
+    /// Takes a token from <paramref name="kind"/> of a user who need not have a connection open (an HTTP request): the
+    /// same buckets the user's connections use. The entry stays in the table until its buckets are full again.
+    /// </summary>
+    /// <param name="tenantId">The user's tenant.</param>
+    /// <param name="userId">The user.</param>
+    /// <param name="limits">The policies.</param>
+    /// <param name="kind">Which bucket.</param>
+    /// <param name="retryAfter">When refused: how long until a token is available; else zero.</param>
+    public bool TryTakeWithoutConnection(string tenantId, string userId, Sessions.UserLimits limits, Sessions.RateKind kind, out TimeSpan retryAfter)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        var key = (tenantId, userId);
+        while (true)
+        {
+            var entry = _users.GetOrAdd(key, static _ => new User());
+
+            // Under the entry's lock, so a sweep cannot remove it between the lookup and the take (it would then be a
+            // take on an entry outside the table, forgotten at once).
+            lock (entry)
             {
-                Remove(_users, key, entry);
+                if (entry.Removed)
+                {
+                    continue;
+                }
+
+                return limits.TryTake(entry, kind, out retryAfter);
             }
         }
     }
 
-    /// <summary>Removes every address with no connection and a full bucket.</summary>
+    /// <summary>Removes every address and user with no connection and full buckets.</summary>
     internal void Sweep() => Sweep(TokenBucket.GetTicks(_time));
 
     /// <inheritdoc cref="Sweep()"/>
@@ -191,6 +223,14 @@ internal sealed class ConnectionLimiter : IDisposable
                 TryRemoveIdle(address, entry, nowTicks);
             }
         }
+
+        foreach (var (key, entry) in _users)
+        {
+            lock (entry)
+            {
+                TryRemoveIdle(key, entry, nowTicks);
+            }
+        }
     }
 
     public void Dispose() => _sweeper.Dispose();
@@ -201,6 +241,15 @@ internal sealed class ConnectionLimiter : IDisposable
         if (!entry.Removed && entry.Connections == 0 && (entry.Handshakes is null || entry.Handshakes.IsFull(nowTicks)))
         {
             Remove(_addresses, address, entry);
+        }
+    }
+
+    /// <summary>Call under the entry's lock.</summary>
+    private void TryRemoveIdle((string Tenant, string User) key, User entry, long nowTicks)
+    {
+        if (!entry.Removed && entry.Connections <= 0 && entry.RatesFull(nowTicks))
+        {
+            Remove(_users, key, entry);
         }
     }
 
@@ -228,7 +277,8 @@ internal sealed class ConnectionLimiter : IDisposable
     /// <summary>
     /// A user with connections open on this server: its connection count and the state of its rate-limit buckets, one
     /// <see langword="long"/> per kind inline (see <see cref="RateLimit.TryTake"/>; 0 = full). Once the last connection
-    /// ends the entry leaves the table and a later connection starts from a fresh one, with full buckets.
+    /// has ended and every bucket is full again the entry leaves the table (at once, or at the next sweep); a later
+    /// connection then starts from a fresh one, which behaves the same.
     /// </summary>
     internal sealed class User : Entry
     {
@@ -239,6 +289,20 @@ internal sealed class ConnectionLimiter : IDisposable
 
         /// <summary>The state of rate-limit bucket <paramref name="kind"/>, for <see cref="RateLimit.TryTake"/>.</summary>
         internal ref long RateState(int kind) => ref _rates[kind];
+
+        /// <summary>True when no bucket remembers a take at <paramref name="nowTicks"/> (each state is at or before now).</summary>
+        internal bool RatesFull(long nowTicks)
+        {
+            for (var i = 0; i < RateKinds; i++)
+            {
+                if (Volatile.Read(ref _rates[i]) > nowTicks)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
 
         [InlineArray(RateKinds)]
         private struct RateStates

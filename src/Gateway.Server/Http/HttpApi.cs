@@ -1,44 +1,83 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Gateway.Domain;
 using Gateway.Domain.Ports;
 using Gateway.Protocol;
 using Gateway.Server.Auth;
+using Gateway.Server.Connections;
+using Gateway.Server.Sessions;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Http;
 
 /// <summary>
 /// The HTTP API on the HTTP listener: health, chat administration (admin key), and the server-side send and
-/// history for backends-for-frontends (user JWT). Errors are JSON <c>{ code, error, message }</c> with the same
-/// numeric codes as the WebSocket protocol.
+/// history for backends-for-frontends (user JWT). Errors are JSON <c>{ code, error, message }</c> (see
+/// <see cref="HttpErrors"/>) with the same numeric codes as the WebSocket protocol where one applies.
 /// </summary>
+/// <remarks>
+/// No endpoint binds its body: each authenticates first and only then reads the body itself, up to a small limit per
+/// endpoint (<see cref="AdminBodyLimit"/>, <see cref="SendBodyLimit"/>). Model binding would read and parse the whole
+/// body before any filter or handler could refuse the caller, so anyone could make the server buffer bodies up to
+/// Kestrel's limit without credentials.
+/// </remarks>
 internal static class HttpApi
 {
+    /// <summary>Largest admin request body: a chat with a few hundred members of 128-byte ids fits.</summary>
+    public const int AdminBodyLimit = 64 * 1024;
+
+    /// <summary>Room for everything in a send body but the content: field names, contentType, expiresAt, whitespace.</summary>
+    private const int SendEnvelopeBytes = 4096;
+
+    /// <summary>
+    /// Largest send body: the content at its worst JSON encoding plus an envelope. As <c>text</c>, a serializer may escape
+    /// every content byte as <c>\u00XX</c> (6 bytes per byte; non-ASCII text is commonly escaped at 3 bytes per byte); as
+    /// <c>contentBase64</c> it takes 4/3. Six times the content is the bound that admits every valid send.
+    /// </summary>
+    public static long SendBodyLimit(GatewayOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return 6L * options.MaxContentBytes + SendEnvelopeBytes;
+    }
+
     public static void Map(WebApplication app)
     {
         var adminKey = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.AdminKey;
+        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
         if (string.IsNullOrEmpty(adminKey))
         {
-            adminKey = DevKeys.GetOrCreate(app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.DataDirectory, "admin.key");
+            adminKey = DevKeys.GetOrCreate(options.DataDirectory, "admin.key");
         }
 
         var adminKeyBytes = Encoding.UTF8.GetBytes(adminKey);
+        var sendLimit = SendBodyLimit(options);
+
         // Only the HTTP listener serves these routes: the WebSocket listener has no HTTP pipeline at all.
         app.MapGet("/healthz", () => Results.Text("ok"));
 
+        // Endpoint filters run after binding; the handlers below bind nothing from the body, so this check comes before
+        // any body byte is read.
         var admin = app.MapGroup("/v1/admin/tenants/{tenantId}").AddEndpointFilter(async (ctx, next) =>
         {
             var header = ctx.HttpContext.Request.Headers.Authorization.ToString();
             var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? Encoding.UTF8.GetBytes(header[7..].Trim()) : [];
             return CryptographicOperations.FixedTimeEquals(given, adminKeyBytes)
                 ? await next(ctx).ConfigureAwait(false)
-                : Results.Json(new ApiError(401, "Unauthorized", "admin key required (Authorization: Bearer <admin key>)"), statusCode: 401);
+                : HttpErrors.Result(401, "admin key required (Authorization: Bearer <admin key>)");
         });
 
-        admin.MapPost("/chats", async (string tenantId, CreateChatRequest body, IWriteService writer, CancellationToken ct) =>
+        admin.MapPost("/chats", async (string tenantId, HttpRequest request, IWriteService writer, CancellationToken ct) =>
         {
-            if (body.ChatId is null)
+            var (body, refused) = await ReadJsonAsync<CreateChatRequest>(request, AdminBodyLimit, ct).ConfigureAwait(false);
+            if (refused is not null)
+            {
+                return refused;
+            }
+
+            if (body!.ChatId is null)
             {
                 return Error(ErrorCode.ValidationFailed, "chatId is required");
             }
@@ -49,9 +88,15 @@ internal static class HttpApi
                 : Error(result.Error, result.ErrorMessage);
         });
 
-        admin.MapPost("/chats/{chatId}/members", async (string tenantId, string chatId, AddMemberRequest body, IWriteService writer, CancellationToken ct) =>
+        admin.MapPost("/chats/{chatId}/members", async (string tenantId, string chatId, HttpRequest request, IWriteService writer, CancellationToken ct) =>
         {
-            if (body.UserId is null)
+            var (body, refused) = await ReadJsonAsync<AddMemberRequest>(request, AdminBodyLimit, ct).ConfigureAwait(false);
+            if (refused is not null)
+            {
+                return refused;
+            }
+
+            if (body!.UserId is null)
             {
                 return Error(ErrorCode.ValidationFailed, "userId is required");
             }
@@ -60,18 +105,36 @@ internal static class HttpApi
             return result.IsSuccess ? Results.Json(new { tenantId, chatId, userId = body.UserId }) : Error(result.Error, result.ErrorMessage);
         });
 
-        admin.MapDelete("/chats/{chatId}/members/{userId}", async (string tenantId, string chatId, string userId, IWriteService writer, CancellationToken ct) =>
+        admin.MapDelete("/chats/{chatId}/members/{userId}", async (string tenantId, string chatId, string userId, IWriteService writer,
+            IMembership membership, CancellationToken ct) =>
         {
+            // Every id that can be created can be named in this path (Validation.IsValidUserId excludes '/', "." and
+            // ".."); anything else was never a member.
+            if (!Validation.IsValidId(tenantId) || !Validation.IsValidId(chatId) || !Validation.IsValidUserId(userId))
+            {
+                return Error(ErrorCode.ValidationFailed, !Validation.IsValidUserId(userId) ? Validation.Messages.UserId
+                    : !Validation.IsValidId(tenantId) ? Validation.Messages.TenantId : Validation.Messages.ChatId);
+            }
+
+            // A 204 says the user was a member and is not any more; removing a non-member is a 404, not a silent success.
+            if (!await membership.IsMemberAsync(tenantId, chatId, userId, ct).ConfigureAwait(false))
+            {
+                return HttpErrors.Result(404, (int)ErrorCode.NotMember, nameof(ErrorCode.NotMember), "not a member of this chat");
+            }
+
             var result = await writer.RemoveMemberAsync(tenantId, chatId, userId, ct).ConfigureAwait(false);
             return result.IsSuccess ? Results.NoContent() : Error(result.Error, result.ErrorMessage);
         });
 
         admin.MapGet("/chats/{chatId}/members", async (string tenantId, string chatId, IMembership membership, CancellationToken ct) =>
-            Results.Json(new { tenantId, chatId, members = await membership.GetMembersAsync(tenantId, chatId, ct).ConfigureAwait(false) }));
+            !Validation.IsValidId(tenantId) || !Validation.IsValidId(chatId)
+                ? Error(ErrorCode.ValidationFailed, !Validation.IsValidId(tenantId) ? Validation.Messages.TenantId : Validation.Messages.ChatId)
+                : Results.Json(new { tenantId, chatId, members = await membership.GetMembersAsync(tenantId, chatId, ct).ConfigureAwait(false) }));
 
-        // Server-side send (the BFF path): the caller presents the user's JWT; the same domain code as the socket.
-        app.MapPost("/v1/chats/{chatId}/messages", async (string chatId, SendRequest body, HttpRequest request, JwtAuthenticator auth,
-            IWriteService writer, CancellationToken ct) =>
+        // Server-side send (the BFF path): the caller presents the user's JWT; the same domain code as the socket, and the
+        // same per-user send bucket (shared with the user's WebSocket connections on this server).
+        app.MapPost("/v1/chats/{chatId}/messages", async (string chatId, HttpRequest request, JwtAuthenticator auth,
+            IWriteService writer, ConnectionLimiter limiter, UserLimits limits, GatewayMetrics metrics, CancellationToken ct) =>
         {
             var principal = Authenticate(request, auth, out var denied);
             if (principal is null)
@@ -85,10 +148,23 @@ internal static class HttpApi
                 return Error(ErrorCode.ValidationFailed, "the Idempotency-Key header is required");
             }
 
+            // Before the body is read: a refused send costs the server nothing but this check.
+            if (!limiter.TryTakeWithoutConnection(principal.TenantId, principal.UserId, limits, RateKind.Send, out var retryAfter))
+            {
+                metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("kind", "send"));
+                return HttpErrors.RateLimited(retryAfter, "too many send requests");
+            }
+
+            var (body, refused) = await ReadJsonAsync<SendRequest>(request, sendLimit, ct).ConfigureAwait(false);
+            if (refused is not null)
+            {
+                return refused;
+            }
+
             byte[] content;
             try
             {
-                content = body.ContentBase64 is { } b64 ? Convert.FromBase64String(b64) : Encoding.UTF8.GetBytes(body.Text ?? "");
+                content = body!.ContentBase64 is { } b64 ? Convert.FromBase64String(b64) : Encoding.UTF8.GetBytes(body.Text ?? "");
             }
             catch (FormatException)
             {
@@ -143,22 +219,84 @@ internal static class HttpApi
         var header = request.Headers.Authorization.ToString();
         var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
         var principal = auth.Validate(token, out var failure);
-        denied = principal is null ? Results.Json(new ApiError(401, "Unauthorized", failure ?? "unauthorized"), statusCode: 401) : null;
+        denied = principal is null ? HttpErrors.Result(401, failure ?? "unauthorized") : null;
         return principal;
     }
 
-    private static IResult Error(ErrorCode code, string? message) => Results.Json(new ApiError((int)code, code.ToString(), message ?? code.ToString()),
-        statusCode: code switch
+    /// <summary>
+    /// Reads a JSON body of at most <paramref name="limit"/> bytes: 415 unless the content type is JSON, 413 when the
+    /// declared or the actual length is over the limit (decided from <c>Content-Length</c> before reading when there is
+    /// one), 400 ValidationFailed when it is not JSON of the expected shape. Call only after authentication.
+    /// </summary>
+    private static async Task<(T? Body, IResult? Refused)> ReadJsonAsync<T>(HttpRequest request, long limit, CancellationToken ct)
+        where T : class
+    {
+        if (!request.HasJsonContentType())
         {
-            ErrorCode.NotMember => 403,
-            ErrorCode.IdempotencyConflict => 409,
-            ErrorCode.Unavailable => 503,
-            ErrorCode.RateLimited => 429,
-            ErrorCode.Internal => 500,
-            _ => 400,
-        });
+            return (null, HttpErrors.Result(415, "the body must be JSON (Content-Type: application/json)"));
+        }
 
-    internal sealed record ApiError(int Code, string Error, string Message);
+        if (request.ContentLength > limit)
+        {
+            return (null, TooLarge(limit));
+        }
+
+        // A chunked body has no length up front: Kestrel stops it at the limit while we read (413 from HttpErrors).
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+        {
+            size.MaxRequestBodySize = limit;
+        }
+
+        var reader = request.BodyReader;
+        while (true)
+        {
+            var read = await reader.ReadAsync(ct).ConfigureAwait(false);
+            var buffer = read.Buffer;
+            if (buffer.Length > limit)
+            {
+                reader.AdvanceTo(buffer.End);
+                return (null, TooLarge(limit));
+            }
+
+            if (read.IsCompleted)
+            {
+                try
+                {
+                    return Deserialize<T>(buffer) is { } body
+                        ? (body, null)
+                        : (null, Error(ErrorCode.ValidationFailed, "the body must be a JSON object"));
+                }
+                catch (JsonException e)
+                {
+                    return (null, Error(ErrorCode.ValidationFailed, $"the body is not valid JSON of this request's shape: {e.Message}"));
+                }
+                finally
+                {
+                    reader.AdvanceTo(buffer.End);
+                }
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static T? Deserialize<T>(ReadOnlySequence<byte> utf8)
+    {
+        var json = new Utf8JsonReader(utf8);
+        return JsonSerializer.Deserialize<T>(ref json, JsonSerializerOptions.Web);
+    }
+
+    private static IResult TooLarge(long limit) => HttpErrors.Result(413, $"the body is larger than this endpoint's limit of {limit} bytes");
+
+    private static IResult Error(ErrorCode code, string? message) => HttpErrors.Result(code switch
+    {
+        ErrorCode.NotMember => 403,
+        ErrorCode.IdempotencyConflict => 409,
+        ErrorCode.Unavailable => 503,
+        ErrorCode.RateLimited => 429,
+        ErrorCode.Internal => 500,
+        _ => 400,
+    }, (int)code, code.ToString(), message ?? code.ToString());
 
     internal sealed record CreateChatRequest(string? ChatId, string[]? Members);
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using Gateway.Domain;
 using Gateway.Domain.Ports;
 using MessagePack;
@@ -15,7 +16,11 @@ internal static class Values
     public const int Version = 1;
 
     private const int MessageFields = 8;
-    private const int IdempotencyFields = 5;
+    // [version, chatId, seq, messageId, sentAt, payloadDigest]. Records written before the digest was kept have the first
+    // five only; they are still read, and match a retry of any payload.
+    private const int IdempotencyFields = 6;
+    private const int IdempotencyFieldsWithoutDigest = 5;
+    private const int DigestBytes = 16;
     private const int TimestampFields = 2;
 
     /// <summary>Writes a message value; tenant, chat and seq live in the key and are not repeated.</summary>
@@ -76,19 +81,55 @@ internal static class Values
         writer.Write(message.Seq);
         writer.Write(message.MessageId);
         writer.Write(message.SentAt);
+        writer.WriteBinHeader(DigestBytes);
+        BinaryPrimitives.WriteUInt128BigEndian(writer.GetSpan(DigestBytes), PayloadDigest.Of(message));
+        writer.Advance(DigestBytes);
         writer.Flush();
     }
 
-    /// <summary>Reads an idempotency record.</summary>
+    /// <summary>Writes an idempotency record as it was written before digests were kept (for compatibility tests).</summary>
+    internal static void WriteIdempotencyWithoutDigest(IBufferWriter<byte> output, ChatMessage message)
+    {
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(IdempotencyFieldsWithoutDigest);
+        writer.Write(Version);
+        writer.Write(message.ChatId);
+        writer.Write(message.Seq);
+        writer.Write(message.MessageId);
+        writer.Write(message.SentAt);
+        writer.Flush();
+    }
+
+    /// <summary>Reads an idempotency record, with or without its payload digest.</summary>
     public static IdempotencyRecord ReadIdempotency(ReadOnlyMemory<byte> value)
     {
         var reader = new MessagePackReader(value);
-        ReadHeader(ref reader, IdempotencyFields);
+        var count = reader.ReadArrayHeader();
+        if (reader.ReadInt32() != Version || count is not (IdempotencyFields or IdempotencyFieldsWithoutDigest))
+        {
+            Keys.ThrowCorrupt();
+        }
+
         var chatId = ReadString(ref reader);
         var seq = reader.ReadUInt64();
         var messageId = ReadString(ref reader);
         var sentAt = reader.ReadInt64();
-        return new IdempotencyRecord(chatId, seq, messageId, sentAt);
+        UInt128? digest = null;
+        if (count == IdempotencyFields)
+        {
+            var bytes = reader.ReadBytes();
+            if (bytes is not { Length: DigestBytes } b)
+            {
+                Keys.ThrowCorrupt();
+                return null!;
+            }
+
+            Span<byte> span = stackalloc byte[DigestBytes];
+            b.CopyTo(span);
+            digest = BinaryPrimitives.ReadUInt128BigEndian(span);
+        }
+
+        return new IdempotencyRecord(chatId, seq, messageId, sentAt, digest);
     }
 
     /// <summary>Writes <c>[version, unixMs]</c>: the value of membership rows and chat markers.</summary>
