@@ -54,6 +54,10 @@ public sealed class TimerWheel : IDisposable
     /// <summary>The resolution.</summary>
     public TimeSpan Tick { get; }
 
+    /// <summary>The last tick the wheel has processed: a cheap clock of <see cref="Tick"/> resolution, for stamping events
+    /// whose age a timer callback later compares (it never runs ahead of the callbacks that read it).</summary>
+    public long ProcessedTick => Volatile.Read(ref _processedTick);
+
     /// <summary>Entries currently scheduled.</summary>
     public int Count => Volatile.Read(ref _count);
 

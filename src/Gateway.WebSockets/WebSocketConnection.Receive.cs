@@ -34,7 +34,7 @@ public sealed partial class WebSocketConnection
     private ValueTask<bool> ProcessRead(IWebSocketMessageHandler handler, in ReadResult result)
     {
         Volatile.Write(ref _activity, 1);
-        Volatile.Write(ref _received, 1);
+        Volatile.Write(ref _receivedTick, (int)_options.Timers.ProcessedTick);
         var buffer = result.Buffer;
         var consumed = buffer.Start;
         var outcome = FrameOutcome.Continue;

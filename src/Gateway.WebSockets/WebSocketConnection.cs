@@ -47,9 +47,10 @@ public sealed partial class WebSocketConnection
     private int _aborted;
     private int _started;
     private int _activity;
-    private int _received;
+    // The wheel tick of the last read from the peer (low 32 bits; differences are taken unchecked). Only the keep-alive
+    // callback reads it, to close a connection silent for IdleTimeout whatever the keep-alive interval.
+    private int _receivedTick;
     private int _pongsQueued;
-    private int _silentTicks;
     private Exception? _handlerError;
     private TimerWheelEntry? _keepAlive;
 
@@ -122,8 +123,9 @@ public sealed partial class WebSocketConnection
         if (_options.KeepAliveInterval > TimeSpan.Zero)
         {
             // One entry on the shared wheel (≈ 70 B) instead of a Timer (Timer + TimerHolder + TimerQueueTimer ≈ 150 B).
+            _receivedTick = (int)_options.Timers.ProcessedTick;
             _keepAlive = new TimerWheelEntry(_options.Timers, static s => ((WebSocketConnection)s!).OnKeepAliveDue(), this);
-            _options.Timers.Schedule(_keepAlive, _options.KeepAliveInterval);
+            _options.Timers.Schedule(_keepAlive, NextKeepAlive(TimeSpan.Zero));
         }
 
         ReleasePump();
@@ -295,10 +297,10 @@ public sealed partial class WebSocketConnection
 
     private void OnKeepAliveDue()
     {
-        OnKeepAliveTick();
+        var silentFor = OnKeepAliveTick();
         if (!_closing.IsCancellationRequested)
         {
-            _options.Timers.Schedule(_keepAlive!, _options.KeepAliveInterval);
+            _options.Timers.Schedule(_keepAlive!, NextKeepAlive(silentFor));
 
             // RunAsync cancels Closing, then the entry: re-checking after scheduling undoes a schedule that raced with it.
             if (_closing.IsCancellationRequested)
@@ -308,35 +310,48 @@ public sealed partial class WebSocketConnection
         }
     }
 
-    private void OnKeepAliveTick()
+    /// <summary>The next keep-alive check: one interval on, or sooner when the idle deadline comes first, so that a
+    /// silent connection is closed IdleTimeout after its last byte (not up to one interval later).</summary>
+    private TimeSpan NextKeepAlive(TimeSpan silentFor)
+    {
+        var next = _options.KeepAliveInterval;
+        if (_options.IdleTimeout > TimeSpan.Zero && _options.IdleTimeout - silentFor is var left && left > TimeSpan.Zero && left < next)
+        {
+            next = left;
+        }
+
+        return next;
+    }
+
+    /// <summary>Closes a connection silent for IdleTimeout, pings one with no traffic since the last check; returns how
+    /// long the peer has been silent.</summary>
+    private TimeSpan OnKeepAliveTick()
     {
         if (_closing.IsCancellationRequested)
         {
-            return;
+            return TimeSpan.Zero;
         }
 
-        // Nothing received for IdleTimeout (counted in whole keep-alive intervals, so a 90 s timeout with 30 s
-        // pings means three silent ticks): the peer is gone or half-open. Close; the close timer aborts if the
-        // peer does not answer. Only this timer callback touches _silentTicks.
-        if (Interlocked.Exchange(ref _received, 0) != 0)
-        {
-            _silentTicks = 0;
-        }
-        else if (_options.IdleTimeout > TimeSpan.Zero && ++_silentTicks * _options.KeepAliveInterval >= _options.IdleTimeout)
+        // Nothing received for IdleTimeout (any byte counts, also part of a frame): the peer is gone, half-open or
+        // stalled. Close; the close timer aborts if the peer does not answer.
+        var wheel = _options.Timers;
+        var silentFor = unchecked((int)wheel.ProcessedTick - Volatile.Read(ref _receivedTick)) * wheel.Tick;
+        if (_options.IdleTimeout > TimeSpan.Zero && silentFor >= _options.IdleTimeout)
         {
             Close(1001, "idle timeout");
-            return;
+            return silentFor;
         }
 
-        // Any frame read or written since the last tick means the connection is not idle.
+        // Any frame read or written since the last check means the connection is not idle.
         if (Interlocked.Exchange(ref _activity, 0) != 0)
         {
-            return;
+            return silentFor;
         }
 
         var ping = OutboundFrame.Rent(0).Seal(WebSocketOpcode.Ping);
         TryEnqueue(ping);
         ping.Release();
+        return silentFor;
     }
 
     private static string DecodeReason(ReadOnlySpan<byte> utf8) => Encoding.UTF8.GetString(utf8);

@@ -53,6 +53,10 @@ public static class WebSocketHandshake
                         await WriteErrorAsync(transport.Output, 431, "Request header fields too large.", null,
                             cancellationToken).ConfigureAwait(false);
                     }
+                    else if (failure == 400)
+                    {
+                        await WriteErrorAsync(transport.Output, 400, "Not an HTTP request.", null, cancellationToken).ConfigureAwait(false);
+                    }
 
                     return new HandshakeResult(false, null, failure, null, null);
                 }
@@ -113,7 +117,7 @@ public static class WebSocketHandshake
 
     /// <summary>
     /// Reads until the blank line that ends the headers. Returns the head (including the terminator) and leaves what
-    /// follows in the pipe; or null with 431 (too large) or 0 (stream ended first).
+    /// follows in the pipe; or null with 431 (too large), 400 (not an HTTP request line) or 0 (stream ended first).
     /// </summary>
     private static async ValueTask<(byte[]? Head, int Failure)> ReadHeadAsync(PipeReader input, int maxBytes,
         CancellationToken cancellationToken)
@@ -138,6 +142,14 @@ public static class WebSocketHandshake
                 return (head, 0);
             }
 
+            // Bytes that cannot start a request line (a TLS ClientHello on the plain port, random data) are refused
+            // at once instead of holding a handshake slot until the timeout.
+            if (CannotStartRequestLine(window))
+            {
+                input.AdvanceTo(buffer.End);
+                return (null, 400);
+            }
+
             searched = window.Length;
             if (buffer.Length >= maxBytes)
             {
@@ -155,6 +167,39 @@ public static class WebSocketHandshake
             input.AdvanceTo(buffer.Start, buffer.End);
         }
     }
+
+    /// <summary>Longer than any registered HTTP method (the longest, UPDATEREDIRECTREF, has 17 characters).</summary>
+    private const int MaxMethodLength = 24;
+
+    /// <summary>
+    /// True when the bytes received so far cannot be the start of an HTTP request line: the method is a token of
+    /// RFC 9110 <c>tchar</c>s followed by a space. Only the first <see cref="MaxMethodLength"/> + 1 bytes are looked at.
+    /// </summary>
+    private static bool CannotStartRequestLine(ReadOnlySequence<byte> received)
+    {
+        Span<byte> start = stackalloc byte[MaxMethodLength + 1];
+        var n = (int)Math.Min(received.Length, start.Length);
+        received.Slice(0, n).CopyTo(start);
+        for (var i = 0; i < n; i++)
+        {
+            var b = start[i];
+            if (b == (byte)' ')
+            {
+                return i == 0;
+            }
+
+            if (!IsTChar(b))
+            {
+                return true;
+            }
+        }
+
+        return n > MaxMethodLength;
+    }
+
+    private static bool IsTChar(byte b) =>
+        char.IsAsciiLetterOrDigit((char)b) || b is (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&' or (byte)'\''
+            or (byte)'*' or (byte)'+' or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`' or (byte)'|' or (byte)'~';
 
     private static ValueTask WriteErrorAsync(PipeWriter output, int status, string body, string? extraHeaders,
         CancellationToken cancellationToken)

@@ -48,6 +48,24 @@ public class HandshakeTests
         Assert.Equal("13", request.GetHeader("SEC-WEBSOCKET-VERSION"));
     }
 
+    [Theory]
+    [InlineData("16030100a5010000a10303")] // the start of a TLS ClientHello on the plain port
+    [InlineData("00ff13377f")]             // random binary
+    [InlineData("204745542f")]             // " GET/": a request line cannot start with a space
+    [InlineData("474554474554474554474554474554474554474554474554474554")] // "GET" × 9: a method longer than any there is
+    public async Task Bytes_that_cannot_start_a_request_line_are_refused_at_once_not_at_the_handshake_timeout(string hex)
+    {
+        // A minute of handshake timeout: an answer within the test's 10 s read limit can only be the early refusal.
+        await using var server = await WsTestServer.StartAsync(Options(handshakeTimeoutSeconds: 60));
+        await using var client = await C.ConnectAsync(server.EndPoint);
+        await client.SendRawAsync(Convert.FromHexString(hex));
+        var response = await client.ReadHttpResponseAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(400, response.StatusCode);
+        var result = await server.State.WaitForHandshakeAsync();
+        Assert.False(result.Accepted);
+        Assert.Equal(400, result.StatusCode);
+    }
+
     [Fact]
     public async Task No_subprotocol_header_when_none_is_chosen()
     {

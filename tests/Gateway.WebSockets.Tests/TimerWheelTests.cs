@@ -215,6 +215,35 @@ public class TimerWheelTests
         await run.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
+    [Fact]
+    public async Task A_peer_silent_in_the_middle_of_a_frame_is_closed_IdleTimeout_after_its_last_byte_not_an_interval_later()
+    {
+        var (wheel, clock) = NewWheel();
+        var input = new System.IO.Pipelines.Pipe();
+        var output = new System.IO.Pipelines.Pipe();
+        var connection = new WebSocketConnection(new Duplex(input.Reader, output.Writer),
+            new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), IdleTimeout = TimeSpan.FromSeconds(90), Timers = wheel });
+        var run = connection.RunAsync(new NullHandler(), CancellationToken.None);
+
+        // 10 s into the first keep-alive interval the peer sends a ping and, in the same write, the first four bytes of
+        // a frame it never completes. The pong proves that read was handled.
+        clock.Run(TimeSpan.FromSeconds(10));
+        await input.Writer.WriteAsync(new byte[] { 0x89, 0x80, 1, 2, 3, 4, 0x82, 0x85, 1, 2 });
+        var pong = await output.Reader.ReadAtLeastAsync(2).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0x8A, pong.Buffer.FirstSpan[0]);
+        output.Reader.AdvanceTo(pong.Buffer.End);
+
+        // Open until 90 s after that byte (the keep-alive pings meanwhile do not count as hearing from the peer)...
+        clock.Run(TimeSpan.FromSeconds(89.9));
+        Assert.False(connection.Closing.IsCancellationRequested);
+
+        // ...and closing right then, not at the next 30 s keep-alive tick (120 s after it).
+        clock.Run(TimeSpan.FromSeconds(0.2));
+        Assert.True(connection.Closing.IsCancellationRequested);
+        connection.Abort();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
     private sealed class Duplex(System.IO.Pipelines.PipeReader input, System.IO.Pipelines.PipeWriter output) : System.IO.Pipelines.IDuplexPipe
     {
         public System.IO.Pipelines.PipeReader Input { get; } = input;

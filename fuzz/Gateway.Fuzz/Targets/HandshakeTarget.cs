@@ -15,7 +15,8 @@ namespace Gateway.Fuzz;
 /// with 400 and a message; an accepted request really is a GET over HTTP/1.1 with a Host, "Upgrade: websocket",
 /// "Connection: Upgrade", version 13 and a key that decodes to 16 bytes; no parsed name or value can carry a control
 /// character (CR/LF injection into what the host logs or echoes). Contract of AcceptAsync: it answers 101 exactly when
-/// the parser accepted, otherwise the parser's status (431 over the size limit, 0 when the stream ends first); the
+/// the parser accepted, otherwise the parser's status (without a complete head: 400 when the first bytes cannot start
+/// a request line, else 431 over the size limit, 0 when the stream ends first); the
 /// response starts with the status line it reports; bytes after the head stay in the pipe for the connection.
 /// </remarks>
 public static class HandshakeTarget
@@ -108,7 +109,9 @@ public static class HandshakeTarget
         var result = accept.Result;
 
         bool withinLimit = terminatorAt >= 0 && terminatorAt + 4 <= MaxHandshakeBytes;
-        int expected = !withinLimit ? (data.Length >= MaxHandshakeBytes ? 431 : 0) : parserStatus == 0 ? 101 : parserStatus;
+        int expected = withinLimit ? (parserStatus == 0 ? 101 : parserStatus)
+            : CannotStartRequestLine(data) ? 400
+            : data.Length >= MaxHandshakeBytes ? 431 : 0;
         ContractViolationException.Check(result.StatusCode == expected,
             $"AcceptAsync answered {result.StatusCode}, expected {expected} (parser {parserStatus}, terminator at {terminatorAt})");
         ContractViolationException.Check(result.Accepted == (expected == 101), "Accepted disagrees with the status");
@@ -133,6 +136,27 @@ public static class HandshakeTarget
             var rest = ReadAll(input.Reader);
             ContractViolationException.Check(rest.AsSpan().SequenceEqual(data[(terminatorAt + 4)..]), "bytes after the head were lost");
         }
+    }
+
+    /// <summary>The oracle for the early refusal, written from RFC 9110 apart from the product's code: a request line
+    /// starts with a method token (tchars, at most 24 of them, longer than any registered method) and a space.</summary>
+    private static bool CannotStartRequestLine(ReadOnlySpan<byte> data)
+    {
+        const string tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        for (int i = 0; i < Math.Min(data.Length, 25); i++)
+        {
+            if (data[i] == (byte)' ')
+            {
+                return i == 0;
+            }
+
+            if (!tchars.Contains((char)data[i], StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return data.Length > 24;
     }
 
     private static byte[] ReadAll(PipeReader reader)
