@@ -110,6 +110,77 @@ public sealed class HttpApiTests
         AssertError(await raw.ReadHttpResponseAsync(TimeSpan.FromSeconds(10)), 413, 413, "PayloadTooLarge");
     }
 
+    [Fact]
+    public async Task Thousands_of_mutated_json_bodies_never_get_a_5xx_and_every_refusal_is_a_json_error()
+    {
+        // The body parsing we own, fed seeded mutations of valid bodies (byte flips, truncations, insertions, random
+        // bytes): whatever the input, the answer is a success or a 4xx with the JSON error shape, never a 5xx.
+        await using var gw = await TestGateway.StartAsync(null, "--Gateway:SendsPerSecond=100000", "--Gateway:SendBurst=100000");
+        await gw.CreateChatAsync("general", "alice");
+        var random = new Random(20261203);
+        (string Path, string Body, string Authorization)[] seeds =
+        [
+            ("/v1/admin/tenants/t1/chats", """{"chatId":"c1","members":["alice","bob"]}""", gw.AdminKey),
+            ("/v1/admin/tenants/t1/chats/general/members", """{"userId":"carol"}""", gw.AdminKey),
+            ("/v1/chats/general/messages", """{"contentType":"text/plain","text":"hi","expiresAt":null}""", gw.Token("alice")),
+            ("/v1/chats/general/messages", """{"contentType":"application/octet-stream","contentBase64":"AAEC"}""", gw.Token("alice")),
+        ];
+        var n = 0;
+        foreach (var (path, body, authorization) in seeds)
+        {
+            for (var i = 0; i < 250; i++, n++)
+            {
+                var bytes = Mutate(Encoding.UTF8.GetBytes(body), random);
+                using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(bytes) };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", authorization);
+                request.Headers.Add("Idempotency-Key", $"fuzz-{n}");
+                using var response = await gw.Http.SendAsync(request);
+                var status = (int)response.StatusCode;
+                var text = await response.Content.ReadAsStringAsync();
+                Assert.True(status < 500, $"{path} answered {status} to {Convert.ToHexString(bytes)}: {text}");
+                if (status >= 400)
+                {
+                    using var json = JsonDocument.Parse(text);
+                    Assert.True(json.RootElement.TryGetProperty("code", out _) && json.RootElement.TryGetProperty("error", out _)
+                        && json.RootElement.TryGetProperty("message", out _), $"{path} answered {status} without the JSON error: {text}");
+                }
+            }
+        }
+    }
+
+    private const string JsonSpecials = "{}[]\",:\\0-e.tnf";
+
+    private static byte[] Mutate(byte[] seed, Random random)
+    {
+        var bytes = new List<byte>(seed);
+        for (var k = random.Next(1, 4); k > 0; k--)
+        {
+            switch (random.Next(5))
+            {
+                case 0 when bytes.Count > 0:
+                    bytes[random.Next(bytes.Count)] ^= (byte)(1 << random.Next(8));
+                    break;
+                case 1 when bytes.Count > 0:
+                    bytes.RemoveRange(random.Next(bytes.Count), 1);
+                    break;
+                case 2:
+                    bytes.Insert(random.Next(bytes.Count + 1), (byte)random.Next(256));
+                    break;
+                case 3 when bytes.Count > 0:
+                    var cut = random.Next(bytes.Count);
+                    bytes.RemoveRange(cut, bytes.Count - cut);
+                    break;
+                default:
+                    // A JSON-significant character where it may break the shape most.
+                    bytes.Insert(random.Next(bytes.Count + 1), (byte)JsonSpecials[random.Next(JsonSpecials.Length)]);
+                    break;
+            }
+        }
+
+        return [.. bytes];
+    }
+
     private static async Task<HttpResponseMessage> SendAsync(TestGateway gw, string? token, string? key, string body,
         string chat = "general", string contentType = "application/json")
     {
