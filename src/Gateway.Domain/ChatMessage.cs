@@ -23,6 +23,11 @@ public sealed record ChatMessage(
     long? ExpiresAt,
     string ClientMessageId)
 {
+    /// <summary>True when a send of <paramref name="contentType"/>, <paramref name="content"/> and
+    /// <paramref name="expiresAt"/> asks to store exactly this message's payload (a retry, not a reuse of its key).</summary>
+    public bool HasPayload(string contentType, ReadOnlySpan<byte> content, long? expiresAt) =>
+        string.Equals(ContentType, contentType, StringComparison.Ordinal) && ExpiresAt == expiresAt && Content.Span.SequenceEqual(content);
+
     /// <summary>True when the message has expired at <paramref name="nowMs"/>.</summary>
     public bool IsExpiredAt(long nowMs) => ExpiresAt is { } e && e <= nowMs;
 }

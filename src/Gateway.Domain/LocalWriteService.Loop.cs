@@ -278,7 +278,7 @@ public sealed partial class LocalWriteService
         {
             send.CompleteFailed(ErrorCode.IdempotencyConflict, ConflictMessage);
         }
-        else if (!SamePayload(first, m, send.Content.Span))
+        else if (!first.HasPayload(m.ContentType, send.Content.Span, m.ExpiresAt))
         {
             send.CompleteFailed(ErrorCode.IdempotencyConflict, PayloadConflictMessage);
         }
@@ -290,19 +290,14 @@ public sealed partial class LocalWriteService
         return true;
     }
 
-    /// <summary>True when a send of <paramref name="m"/> with <paramref name="content"/> asks to store what <paramref name="first"/> holds.</summary>
-    private static bool SamePayload(ChatMessage first, SendMessage m, ReadOnlySpan<byte> content) =>
-        string.Equals(first.ContentType, m.ContentType, StringComparison.Ordinal) && first.ExpiresAt == m.ExpiresAt
-        && first.Content.Span.SequenceEqual(content);
-
     /// <summary>Answers a send whose key is already durable, or assigns the next seq and adds it to the segment.</summary>
     private void Accept(SendCommand send, long now, ChatState chat, IdempotencyRecord? record)
     {
         var m = send.Message;
         if (record is not null)
         {
-            // Already durable: a retry (same chat, same payload) is answered at once with the original coordinates. The
-            // digest is computed only here, when the key is already used: new sends never pay for it.
+            // Already durable: a retry (same chat, same payload) is answered at once with the original coordinates. (The
+            // store computes a new send's digest once, when it writes the record; this one only when a key is reused.)
             if (record.IsRetry(m.ChatId, PayloadDigest.Compute(m.ContentType, send.Content.Span, m.ExpiresAt)))
             {
                 send.Complete(SendResult.Ok(record.Seq, record.MessageId, record.SentAt, duplicate: true));

@@ -113,7 +113,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                         chat.LastStreamSeq = outcome.StreamSeq;
                         chat.CheckedAt = issued; // the CAS proved the state current when the append was issued
                         var result = SendResult.Ok(message.Seq, message.MessageId, message.SentAt, duplicate: false);
-                        chat.RememberOwn(command.SenderId, command.ClientMessageId, result, PayloadDigest.Of(message), outcome.StreamSeq);
+                        chat.RememberOwn(message, result, outcome.StreamSeq);
                         return result;
                     case PublishStatus.Duplicate or PublishStatus.WrongLastSequence:
                         // Another append took this event number first (a duplicate claim), or the chat moved on.
@@ -348,7 +348,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
         // Own appends are of this chat (the map is per chat): only the payload can differ.
         return chat.FindOwn(command.SenderId, command.ClientMessageId) is { } own
-            ? own.Digest == PayloadDigest.Of(command)
+            ? own.Message.HasPayload(command.ContentType, command.Content.Span, command.ExpiresAt)
                 ? own.Result with { Duplicate = true }
                 : SendResult.Fail(ErrorCode.IdempotencyConflict, PayloadConflictMessage)
             : null;
@@ -486,17 +486,18 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
         // This writer's own appends that its projection may not have written yet: a retry of one of them must find it
         // here, since neither the store nor JetStream's dedup (which claims event numbers, not keys) knows it yet.
-        // Each with the digest of its payload, so that a reuse of the key for another payload is a conflict here too.
-        private readonly Dictionary<(string Sender, string ClientMessageId), (SendResult Result, UInt128 Digest)> _own = [];
+        // Each with its message, so that a reuse of the key for another payload is a conflict here too (compared byte for
+        // byte on a hit: no digest per send; the message is held only until it is projected).
+        private readonly Dictionary<(string Sender, string ClientMessageId), (SendResult Result, ChatMessage Message)> _own = [];
         private readonly Queue<((string, string) Key, ulong StreamSeq)> _ownOrder = new();
 
-        public void RememberOwn(string senderId, string clientMessageId, SendResult result, UInt128 digest, ulong streamSeq)
+        public void RememberOwn(ChatMessage message, SendResult result, ulong streamSeq)
         {
-            _own[(senderId, clientMessageId)] = (result, digest);
-            _ownOrder.Enqueue(((senderId, clientMessageId), streamSeq));
+            _own[(message.SenderId, message.ClientMessageId)] = (result, message);
+            _ownOrder.Enqueue(((message.SenderId, message.ClientMessageId), streamSeq));
         }
 
-        public (SendResult Result, UInt128 Digest)? FindOwn(string senderId, string clientMessageId) =>
+        public (SendResult Result, ChatMessage Message)? FindOwn(string senderId, string clientMessageId) =>
             _own.TryGetValue((senderId, clientMessageId), out var own) ? own : null;
 
         /// <summary>Drops the own appends the projection has written (the store answers for them from now on).</summary>

@@ -271,9 +271,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
                         continue;
                     }
 
-                    batch.Put(key[..length], Timestamp(joinedAt));
-                    length = Keys.Write(key, Keys.UserChat, tenantId, userId, chatId);
-                    batch.Put(key[..length], Timestamp(joinedAt));
+                    PutMember(batch, key, tenantId, chatId, userId, joinedAt);
                 }
 
                 if (batch.Count() > 0)
@@ -307,9 +305,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
                 }
 
                 using var batch = new WriteBatch();
-                batch.Delete(key[..length]);
-                length = Keys.Write(key, Keys.UserChat, tenantId, userId, chatId);
-                batch.Delete(key[..length]);
+                DeleteMember(batch, key, tenantId, chatId, userId);
                 _db.Write(batch, _syncWrite);
                 return new ValueTask<bool>(true);
             }
@@ -469,10 +465,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
                             continue;
                         }
 
-                        length = Keys.Write(key, Keys.Member, change.TenantId, change.ChatId, user);
-                        batch.Put(key[..length], Timestamp(change.At));
-                        length = Keys.Write(key, Keys.UserChat, change.TenantId, user, change.ChatId);
-                        batch.Put(key[..length], Timestamp(change.At));
+                        PutMember(batch, key, change.TenantId, change.ChatId, user, change.At);
                         _batchMembers[(change.TenantId, change.ChatId, user)] = true;
                     }
 
@@ -485,10 +478,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
                             continue;
                         }
 
-                        length = Keys.Write(key, Keys.Member, change.TenantId, change.ChatId, user);
-                        batch.Delete(key[..length]);
-                        length = Keys.Write(key, Keys.UserChat, change.TenantId, user, change.ChatId);
-                        batch.Delete(key[..length]);
+                        DeleteMember(batch, key, change.TenantId, change.ChatId, user);
                         _batchMembers[(change.TenantId, change.ChatId, user)] = false;
                     }
 
@@ -522,6 +512,23 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
 
         var length = Keys.Write(key, Keys.Member, tenantId, chatId, userId);
         return _db.HasKey(key[..length]);
+    }
+
+    /// <summary>A membership row and its reverse-index row (chats of a user), both with the join time.</summary>
+    private void PutMember(WriteBatch batch, Span<byte> key, string tenantId, string chatId, string userId, long joinedAt)
+    {
+        var length = Keys.Write(key, Keys.Member, tenantId, chatId, userId);
+        batch.Put(key[..length], Timestamp(joinedAt));
+        length = Keys.Write(key, Keys.UserChat, tenantId, userId, chatId);
+        batch.Put(key[..length], Timestamp(joinedAt));
+    }
+
+    private static void DeleteMember(WriteBatch batch, Span<byte> key, string tenantId, string chatId, string userId)
+    {
+        var length = Keys.Write(key, Keys.Member, tenantId, chatId, userId);
+        batch.Delete(key[..length]);
+        length = Keys.Write(key, Keys.UserChat, tenantId, userId, chatId);
+        batch.Delete(key[..length]);
     }
 
     private void PutMessage(WriteBatch batch, Span<byte> key, ChatMessage message)
