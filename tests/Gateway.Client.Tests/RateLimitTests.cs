@@ -10,20 +10,22 @@ public sealed class RateLimitTests
     public async Task A_rate_limited_send_waits_retry_after_then_goes_again_with_the_same_id()
     {
         await using var server = await ScriptedServer.StartAsync();
-        // Back-off is 10..50 ms in tests and the request timeout 200 ms: a retry before 500 ms would be either.
-        await using var client = NewClient(server, o => o.RequestTimeout = TimeSpan.FromMilliseconds(200));
+        // Back-off is 10..50 ms in tests and the request timeout 700 ms: a retry before 2 s would be either. The
+        // timeout must not fire before the error arrives (its rewrite would come first), so it leaves the scripted
+        // server 700 ms to answer, which a loaded CI machine has needed more than 200 ms for.
+        await using var client = NewClient(server, o => o.RequestTimeout = TimeSpan.FromMilliseconds(700));
         await client.ConnectAsync().WaitAsync(TestTimeout);
         var conn = await server.AcceptAsync();
 
         var sending = client.SendTextAsync("c1", "hi");
         var first = await conn.ReceiveAsync();
         var clock = Stopwatch.StartNew();
-        await conn.SendAsync(new ErrorFrame(first.RequestId, ErrorCode.RateLimited, "slow down", RetryAfterMs: 500));
+        await conn.SendAsync(new ErrorFrame(first.RequestId, ErrorCode.RateLimited, "slow down", RetryAfterMs: 2000));
         var second = await conn.ReceiveAsync();
         var waited = clock.Elapsed;
 
         Assert.Equal((FrameType.Send, first.ClientMessageId), (second.Type, second.ClientMessageId));
-        Assert.True(waited >= TimeSpan.FromMilliseconds(450), $"retried after {waited}, before retryAfterMs");
+        Assert.True(waited >= TimeSpan.FromMilliseconds(1950), $"retried after {waited}, before retryAfterMs");
         await conn.SendAsync(new SendAckFrame(second.RequestId, "c1", 1, "m1", 0, Duplicate: false));
         Assert.Equal(1UL, (await sending.WaitAsync(TestTimeout)).Seq);
     }
