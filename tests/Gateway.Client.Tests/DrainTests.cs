@@ -20,7 +20,8 @@ public sealed class DrainTests
         Assert.IsType<CaughtUpFrame>(await client.NextEventAsync());
 
         var clock = Stopwatch.StartNew();
-        await conn1.SendAsync(new DrainFrame(300, "server draining"));
+        // A 1 s delay leaves a loaded CI machine room to write, ack and deliver the send below before the close.
+        await conn1.SendAsync(new DrainFrame(1000, "server draining"));
 
         // Still served during the delay: a send goes out on the draining connection and is acked there.
         var sending = client.SendTextAsync("c1", "during drain");
@@ -32,7 +33,7 @@ public sealed class DrainTests
         Assert.Equal(2UL, (await client.NextMessageAsync()).Message.Seq);
 
         Assert.Equal(WebSocketCloseStatus.NormalClosure, await conn1.ReceiveCloseAsync());
-        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(250), $"closed after {clock.Elapsed}, before the drain delay");
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(950), $"closed after {clock.Elapsed}, before the drain delay");
         await conn1.CloseAsync(CloseCodes.Normal);
 
         var conn2 = await server.AcceptAsync();
