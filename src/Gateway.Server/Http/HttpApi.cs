@@ -171,9 +171,19 @@ internal static class HttpApi
                 return Error(ErrorCode.ValidationFailed, "contentBase64 is not valid base64");
             }
 
+            // W3C trace context headers, validated like a Send frame's (an invalid one is ignored). The request's own
+            // activity, when ASP.NET Core made one, already continues them and is the span's parent.
+            var (traceParent, traceState) = TraceHeaders(request);
+            using var span = GatewayTracing.Start(GatewayTracing.Send, System.Diagnostics.ActivityKind.Server,
+                System.Diagnostics.Activity.Current is null ? traceParent : null, traceState);
+            span?.SetTag(GatewayTracing.TransportTag, "http");
+            span?.SetTag(GatewayTracing.TenantTag, principal.TenantId);
+            span?.SetTag(GatewayTracing.ChatTag, chatId);
             var result = await writer.SendAsync(new SendMessage(principal.TenantId, chatId, principal.UserId, key,
-                body.ContentType ?? "text/plain", content, body.ExpiresAt, request.Headers["traceparent"].ToString() is { Length: > 0 } tp ? tp : null), ct)
+                body.ContentType ?? "text/plain", content, body.ExpiresAt, GatewayTracing.Propagate(span, traceParent))
+                { TraceState = GatewayTracing.PropagateState(span, traceState) }, ct)
                 .ConfigureAwait(false);
+            GatewayTracing.StopSend(span, result);
             return result.IsSuccess
                 ? Results.Json(new SendResponse(chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate), statusCode: result.Duplicate ? 200 : 201)
                 : Error(result.Error, result.ErrorMessage);
@@ -212,6 +222,19 @@ internal static class HttpApi
                 m.ExpiresAt,
             }));
         });
+    }
+
+    /// <summary>The request's traceparent when it is a valid W3C one (else null), and its tracestate when that is valid too.</summary>
+    private static (string? TraceParent, string? TraceState) TraceHeaders(HttpRequest request)
+    {
+        var traceParent = request.Headers[TraceContext.TraceParentHeader].ToString();
+        if (!TraceContext.IsValidTraceParent(traceParent))
+        {
+            return (null, null);
+        }
+
+        var traceState = request.Headers[TraceContext.TraceStateHeader].ToString();
+        return (traceParent, TraceContext.IsValidTraceState(traceState) ? traceState : null);
     }
 
     private static Principal? Authenticate(HttpRequest request, JwtAuthenticator auth, out IResult? denied)
