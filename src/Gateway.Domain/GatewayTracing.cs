@@ -93,6 +93,20 @@ public static class GatewayTracing
     }
 
     /// <summary>
+    /// Starts a span only to continue <paramref name="traceParent"/>: null when it is missing or invalid (a hop that
+    /// receives no valid context makes no new root trace per entry), when nothing listens, or when the sampler declines.
+    /// </summary>
+    public static Activity? Continue(string name, ActivityKind kind, string? traceParent, string? traceState = null)
+    {
+        if (!Source.HasListeners() || !TraceContext.TryParse(traceParent, traceState, out var parent))
+        {
+            return null;
+        }
+
+        return Source.StartActivity(name, kind, parent);
+    }
+
+    /// <summary>
     /// Starts a batch span: the child of the first valid context of <paramref name="traceParents"/>, linked to every
     /// valid one. Null when nothing listens, no entry is traced (untraced batches make no spans), or the sampler declines.
     /// </summary>

@@ -159,7 +159,7 @@ public sealed class ChatRegistry : IDisposable
             return;
         }
 
-        using var span = GatewayTracing.Start(GatewayTracing.Fanout, System.Diagnostics.ActivityKind.Consumer, traceParent);
+        using var span = GatewayTracing.Continue(GatewayTracing.Fanout, System.Diagnostics.ActivityKind.Consumer, traceParent);
         span?.SetTag(GatewayTracing.TenantTag, message.TenantId);
         span?.SetTag(GatewayTracing.ChatTag, message.ChatId);
         span?.SetTag(GatewayTracing.SeqTag, message.Seq);
