@@ -155,7 +155,9 @@ public static class GatewayTracing
     /// <summary>The tracestate to hand to the next hop.</summary>
     public static string? PropagateState(Activity? activity, string? incoming) => activity is null ? incoming : activity.TraceStateString;
 
-    /// <summary>Ends a send span with its outcome.</summary>
+    /// <summary>Ends a send span with its outcome. Safe on any thread: stopping a span that is not
+    /// <see cref="Activity.Current"/> there leaves Current as it was (<see cref="Activity.Stop"/> alone would set it to
+    /// the span's parent).</summary>
     public static void StopSend(Activity? activity, in SendResult result)
     {
         if (activity is null)
@@ -173,6 +175,11 @@ public static class GatewayTracing
             activity.SetStatus(ActivityStatusCode.Error, result.ErrorMessage);
         }
 
+        var current = Activity.Current;
         activity.Stop();
+        if (!ReferenceEquals(current, activity))
+        {
+            Activity.Current = current;
+        }
     }
 }
