@@ -95,6 +95,7 @@ public sealed class TracingTests
 
         var send = await spans.WaitForAsync(s => s.DisplayName == GatewayTracing.Send && s.TraceId == client.TraceId);
         Assert.Equal("http", send.GetTagItem(GatewayTracing.TransportTag));
+        Assert.Equal(client.SpanId, send.ParentSpanId);
         var commit = await spans.WaitForAsync(s => s.DisplayName == GatewayTracing.Commit && s.TraceId == client.TraceId);
         Assert.Equal(send.SpanId, commit.ParentSpanId);
     }

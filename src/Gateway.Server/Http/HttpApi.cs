@@ -171,9 +171,16 @@ internal static class HttpApi
                 return Error(ErrorCode.ValidationFailed, "contentBase64 is not valid base64");
             }
 
-            // W3C trace context headers, validated like a Send frame's (an invalid one is ignored). The request's own
-            // activity, when ASP.NET Core made one, already continues them and is the span's parent.
+            // W3C trace context headers, validated like a Send frame's (an invalid one is ignored). ASP.NET Core keeps an
+            // activity per request for its log scopes, exported only when something records it (its instrumentation):
+            // then it continues the headers and is the span's parent; otherwise a child of it would name a parent no
+            // trace contains, so the span continues the headers itself.
             var (traceParent, traceState) = TraceHeaders(request);
+            if (System.Diagnostics.Activity.Current is { } requestActivity && !(requestActivity.IsAllDataRequested && requestActivity.Source.HasListeners()))
+            {
+                System.Diagnostics.Activity.Current = null; // for the rest of this handler only (an async method's own context)
+            }
+
             using var span = GatewayTracing.Start(GatewayTracing.Send, System.Diagnostics.ActivityKind.Server,
                 System.Diagnostics.Activity.Current is null ? traceParent : null, traceState);
             span?.SetTag(GatewayTracing.TransportTag, "http");
