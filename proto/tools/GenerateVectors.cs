@@ -26,6 +26,11 @@ const long T0 = 1_735_689_600_000;
 const string JwtTestKey = "chatgw-v1-golden-vectors-hs256!!";
 var hello = Encoding.UTF8.GetBytes("hello");
 
+// W3C Trace Context examples (the recommendation's own): version 00, trace id, parent span id, flags 01 = sampled.
+const string TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const string TraceState = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+const string InvalidTraceParent = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01";
+
 // ---------------------------------------------------------------- client frames
 Emit("client-subscribe.json", "Subscribe",
     V("subscribe-one-chat", "Subscribe to one chat from the beginning (afterSeq 0).",
@@ -120,7 +125,60 @@ Emit("client-send.json", "Send",
             w.Write(hello);
             w.WriteInt64(T0 + 60_000);
         },
-        j => SendJson(j, 15, "general", "m-0005", "text/plain", hello, T0 + 60_000)));
+        j => SendJson(j, 15, "general", "m-0005", "text/plain", hello, T0 + 60_000)),
+    V("send-traceparent", "With a W3C traceparent (element 7, a v1 addition): the send joins the client's trace. 8 elements.",
+        w => ClientFrameWriter.WriteSend(w, 16, "general", "m-0006", "text/plain", hello, null, TraceParent, null),
+        j => SendJson(j, 16, "general", "m-0006", "text/plain", hello, null, TraceParent)),
+    V("send-traceparent-tracestate", "With a traceparent and a tracestate (element 8). 9 elements.",
+        w => ClientFrameWriter.WriteSend(w, 17, "general", "m-0007", "text/plain", hello, T0 + 86_400_000, TraceParent, TraceState),
+        j => SendJson(j, 17, "general", "m-0007", "text/plain", hello, T0 + 86_400_000, TraceParent, TraceState)),
+    DecodeOnly("send-trace-nil", "traceparent and tracestate given as nil: the same as leaving them out (a writer leaves them out).",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(9);
+            w.Write(3u);
+            w.Write(18u);
+            w.Write("general");
+            w.Write("m-0008");
+            w.Write("text/plain");
+            w.Write(hello);
+            w.WriteNil();
+            w.WriteNil();
+            w.WriteNil();
+        },
+        j => SendJson(j, 18, "general", "m-0008", "text/plain", hello, null)),
+    DecodeOnly("send-trace-wrong-type", "Element 7 is an integer, element 8 a map, then one more element: the trace context is absent, not an invalid frame.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(10);
+            w.Write(3u);
+            w.Write(19u);
+            w.Write("general");
+            w.Write("m-0009");
+            w.Write("text/plain");
+            w.Write(hello);
+            w.WriteNil();
+            w.Write(7);
+            w.WriteMapHeader(1);
+            w.Write("k");
+            w.Write(1);
+            w.Write(true);
+        },
+        j => SendJson(j, 19, "general", "m-0009", "text/plain", hello, null)),
+    DecodeOnly("send-traceparent-invalid", "A str traceparent that is not valid W3C (uppercase hex): the codec reads it, the server ignores it and accepts the send; no writer should produce it.",
+        (ref w) =>
+        {
+            w.WriteArrayHeader(8);
+            w.Write(3u);
+            w.Write(20u);
+            w.Write("general");
+            w.Write("m-0010");
+            w.Write("text/plain");
+            w.Write(hello);
+            w.WriteNil();
+            w.Write(InvalidTraceParent);
+        },
+        j => SendJson(j, 20, "general", "m-0010", "text/plain", hello, null, InvalidTraceParent)));
 
 Emit("client-history.json", "History",
     V("history-newest", "The newest page: beforeSeq 0 means \"from the head\".",
@@ -663,7 +721,9 @@ static void Results(Utf8JsonWriter j, params (string ChatId, int Code, ulong Hea
     j.WriteEndArray();
 }
 
-static void SendJson(Utf8JsonWriter j, uint requestId, string chatId, string clientMessageId, string contentType, byte[] content, long? expiresAt)
+// traceparent and tracestate appear in the decoded form only when the frame carries them as str.
+static void SendJson(Utf8JsonWriter j, uint requestId, string chatId, string clientMessageId, string contentType, byte[] content, long? expiresAt,
+    string? traceParent = null, string? traceState = null)
 {
     j.WriteNumber("type", 3);
     j.WriteNumber("requestId", requestId);
@@ -672,6 +732,15 @@ static void SendJson(Utf8JsonWriter j, uint requestId, string chatId, string cli
     j.WriteString("contentType", contentType);
     j.WriteBase64String("content", content);
     NullableNum(j, "expiresAt", expiresAt);
+    if (traceParent is not null)
+    {
+        j.WriteString("traceparent", traceParent);
+    }
+
+    if (traceState is not null)
+    {
+        j.WriteString("tracestate", traceState);
+    }
 }
 
 static void HistoryJson(Utf8JsonWriter j, uint requestId, string chatId, ulong beforeSeq, uint limit)

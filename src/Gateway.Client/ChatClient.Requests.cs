@@ -15,7 +15,9 @@ public sealed partial class ChatClient
     /// without an answer, after a reconnect, and after a retryable error (<see cref="ErrorCode.Unavailable"/>,
     /// <see cref="ErrorCode.Internal"/> with back-off; <see cref="ErrorCode.RateLimited"/> after the server's
     /// retryAfterMs). It ends only with an ack,
-    /// a non-retryable error, cancellation, or the client ending.
+    /// a non-retryable error, cancellation, or the client ending. The frame carries the W3C trace context of
+    /// <see cref="System.Diagnostics.Activity.Current"/> at the call, on every retry (see
+    /// <see cref="ChatClientOptions.PropagateTraceContext"/>).
     /// </summary>
     /// <param name="chatId">The chat.</param>
     /// <param name="contentType">The content's media type, e.g. <c>text/plain</c>.</param>
@@ -40,7 +42,12 @@ public sealed partial class ChatClient
         }
 
         clientMessageId ??= Guid.CreateVersion7().ToString("N");
-        var send = new PendingSend(Interlocked.Increment(ref _sendOrder), chatId, clientMessageId, contentType, content, expiresAt);
+        var trace = _options.PropagateTraceContext ? System.Diagnostics.Activity.Current : null;
+        var send = new PendingSend(Interlocked.Increment(ref _sendOrder), chatId, clientMessageId, contentType, content, expiresAt)
+        {
+            TraceParent = trace is null ? null : TraceContext.Format(trace),
+            TraceState = trace is not null && TraceContext.IsValidTraceState(trace.TraceStateString) ? trace.TraceStateString : null,
+        };
         Connection? conn;
         lock (_stateLock)
         {
@@ -244,7 +251,8 @@ public sealed partial class ChatClient
         var requestId = conn.NextRequestId();
         conn.Pending[requestId] = send;
         conn.Buffer.ResetWrittenCount();
-        ClientFrameWriter.WriteSend(conn.Buffer, requestId, send.ChatId, send.ClientMessageId, send.ContentType, send.Content.Span, send.ExpiresAt);
+        ClientFrameWriter.WriteSend(conn.Buffer, requestId, send.ChatId, send.ClientMessageId, send.ContentType, send.Content.Span, send.ExpiresAt,
+            send.TraceParent, send.TraceState);
         await conn.FlushBufferAsync().ConfigureAwait(false);
     }
 

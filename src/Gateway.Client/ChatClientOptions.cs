@@ -68,4 +68,12 @@ public sealed class ChatClientOptions
 
     /// <summary>Optional diagnostic log sink; called from background threads.</summary>
     public Action<string>? Log { get; set; }
+
+    /// <summary>
+    /// When true (the default), a send carries the W3C trace context of <see cref="System.Diagnostics.Activity.Current"/>
+    /// at the time of the <see cref="ChatClient.SendAsync"/> call (Send's optional traceparent/tracestate elements,
+    /// proto/PROTOCOL.md), so the server's spans join the caller's trace. Nothing is added when there is no current
+    /// activity; servers that predate the field ignore it.
+    /// </summary>
+    public bool PropagateTraceContext { get; set; } = true;
 }

@@ -3,6 +3,16 @@ using Gateway.Protocol;
 namespace Gateway.Domain;
 
 /// <summary>A request to send a message. Validated by the write service, never trusted.</summary>
+/// <param name="TenantId">Tenant.</param>
+/// <param name="ChatId">Chat.</param>
+/// <param name="SenderId">The sending user.</param>
+/// <param name="ClientMessageId">The idempotency key, unique per sender.</param>
+/// <param name="ContentType">Content type, opaque.</param>
+/// <param name="Content">The message body, opaque.</param>
+/// <param name="ExpiresAt">Expiry (Unix ms), or null.</param>
+/// <param name="TraceId">The W3C traceparent of the context the send continues (the caller's span, or the client's
+/// context passed on unchanged when the caller does not trace), or null. Readers validate it before use
+/// (<see cref="TraceContext"/>).</param>
 public sealed record SendMessage(
     string TenantId,
     string ChatId,
@@ -11,7 +21,11 @@ public sealed record SendMessage(
     string ContentType,
     ReadOnlyMemory<byte> Content,
     long? ExpiresAt,
-    string? TraceId = null);
+    string? TraceId = null)
+{
+    /// <summary>The W3C tracestate that goes with <see cref="TraceId"/>, or null.</summary>
+    public string? TraceState { get; init; }
+}
 
 /// <summary>Outcome of a send: the committed message's coordinates, or an error code.</summary>
 public readonly record struct SendResult(ErrorCode Error, string? ErrorMessage, ulong Seq, string? MessageId, long SentAt, bool Duplicate)

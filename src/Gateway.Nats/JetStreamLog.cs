@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Gateway.Domain;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
@@ -94,7 +96,17 @@ public sealed class JetStreamLog
     /// Appends an event to a chat's log subject if, and only if, the chat's last event is still
     /// <paramref name="expectedLastSubjectSeq"/> (0: the chat has none).
     /// </summary>
-    public async Task<PublishOutcome> AppendAsync(string subject, byte[] payload, ulong expectedLastSubjectSeq, string? msgId, CancellationToken cancellationToken)
+    /// <param name="subject">The chat's log subject.</param>
+    /// <param name="payload">The encoded event.</param>
+    /// <param name="expectedLastSubjectSeq">The compare-and-set.</param>
+    /// <param name="msgId">The event-number claim, or null.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <param name="traceParent">The W3C context the append continues (the writer's span of the send), or null. A traced
+    /// append gets a producer span and carries its context in <c>traceparent</c>/<c>tracestate</c> headers, which the
+    /// stream stores with the entry and its republish copies to the gateways.</param>
+    /// <param name="traceState">The W3C tracestate, or null.</param>
+    public async Task<PublishOutcome> AppendAsync(string subject, byte[] payload, ulong expectedLastSubjectSeq, string? msgId, CancellationToken cancellationToken,
+        string? traceParent = null, string? traceState = null)
     {
         var headers = new NatsHeaders
         {
@@ -104,6 +116,11 @@ public sealed class JetStreamLog
         {
             headers["Nats-Msg-Id"] = msgId;
         }
+
+        using var span = GatewayTracing.Continue(GatewayTracing.Append, ActivityKind.Producer, traceParent, traceState);
+        span?.SetTag(GatewayTracing.MessagingSystemTag, "nats").SetTag(GatewayTracing.DestinationTag, subject)
+            .SetStatus(ActivityStatusCode.Error, "no answer from JetStream"); // until an answer says otherwise
+        NatsTrace.With(headers, GatewayTracing.Propagate(span, traceParent), GatewayTracing.PropagateState(span, traceState));
 
         NatsMsg<byte[]> reply;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -129,7 +146,10 @@ public sealed class JetStreamLog
             return new PublishOutcome(PublishStatus.Failed, 0, e.Message);
         }
 
-        return ParsePubAck(reply.Data);
+        var outcome = ParsePubAck(reply.Data);
+        span?.SetTag("chatgw.append.outcome", outcome.Status.ToString())
+            .SetStatus(outcome.Status == PublishStatus.Failed ? ActivityStatusCode.Error : ActivityStatusCode.Unset, outcome.Error);
+        return outcome;
     }
 
     /// <summary>The last event of a subject in a stream: its stream sequence and payload, or (0, null) when none.</summary>

@@ -354,6 +354,13 @@ public sealed class NatsGatewayBus : IEventBus, IChatInterest, IAsyncDisposable
                     try
                     {
                         e = WireCodec.DecodeEvent(Payload.Of(msg.Data));
+
+                        // The fanout continues from the append's span: its context is in the headers the republish
+                        // copied (the payload's traceId is the writer's, one hop earlier). Looked at only while traced.
+                        if (GatewayTracing.Enabled && NatsTrace.Read(msg.Headers).TraceParent is { } traceParent)
+                        {
+                            e = e with { TraceId = traceParent };
+                        }
                     }
                     catch (Exception ex)
                     {

@@ -104,7 +104,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                     chat.EventNo + 1, message.Seq);
                 var issued = System.Diagnostics.Stopwatch.GetTimestamp();
                 var outcome = await _log.AppendAsync(chat.Subject, WireCodec.EncodeEvent(e), chat.LastStreamSeq,
-                    Subjects.EventClaim(command.TenantId, command.ChatId, e.EventNo), cancellationToken).ConfigureAwait(false);
+                    Subjects.EventClaim(command.TenantId, command.ChatId, e.EventNo), cancellationToken, command.TraceId, command.TraceState).ConfigureAwait(false);
                 switch (outcome.Status)
                 {
                     case PublishStatus.Stored:

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using Gateway.Domain;
 using Gateway.Domain.Ports;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
@@ -208,7 +210,7 @@ public sealed class Projector : IAsyncDisposable
     /// consumer on a gap, an error or a reset request.</summary>
     private async Task RunAsync(NatsJSContext js, StreamProjection stream, CancellationToken cancellationToken)
     {
-        var inbox = Channel.CreateBounded<(ulong StreamSeq, byte[]? Data)>(new BoundedChannelOptions(MaxBatch * 4) { SingleReader = true, SingleWriter = true });
+        var inbox = Channel.CreateBounded<(ulong StreamSeq, byte[]? Data, string? TraceParent)>(new BoundedChannelOptions(MaxBatch * 4) { SingleReader = true, SingleWriter = true });
         var apply = Task.Run(() => ApplyLoopAsync(inbox.Reader, stream, cancellationToken), CancellationToken.None);
 
         // The next stream sequence to read: everything before it is applied or queued for applying, in order.
@@ -275,7 +277,9 @@ public sealed class Projector : IAsyncDisposable
                     }
 
                     fresh = false;
-                    await inbox.Writer.WriteAsync((seq, msg.Data), cancellationToken).ConfigureAwait(false);
+                    // The entry's trace context (its append's span), read only while something listens.
+                    var traceParent = GatewayTracing.Enabled ? NatsTrace.Read(msg.Headers).TraceParent : null;
+                    await inbox.Writer.WriteAsync((seq, msg.Data, traceParent), cancellationToken).ConfigureAwait(false);
                     next = seq + 1;
                 }
 
@@ -320,9 +324,9 @@ public sealed class Projector : IAsyncDisposable
         }
     }
 
-    private async Task ApplyLoopAsync(ChannelReader<(ulong StreamSeq, byte[]? Data)> inbox, StreamProjection stream, CancellationToken cancellationToken)
+    private async Task ApplyLoopAsync(ChannelReader<(ulong StreamSeq, byte[]? Data, string? TraceParent)> inbox, StreamProjection stream, CancellationToken cancellationToken)
     {
-        var batch = new List<(ulong StreamSeq, byte[]? Data)>(MaxBatch);
+        var batch = new List<(ulong StreamSeq, byte[]? Data, string? TraceParent)>(MaxBatch);
         var changes = new List<ProjectionChange>(MaxBatch);
         try
         {
@@ -335,6 +339,10 @@ public sealed class Projector : IAsyncDisposable
 
                 Decode(batch, changes, stream.Name);
                 var checkpoint = batch[^1].StreamSeq;
+
+                // One span per applied batch, the child of its first traced entry and linked to every traced one.
+                using var span = GatewayTracing.Enabled ? GatewayTracing.StartBatch(GatewayTracing.Project, ActivityKind.Consumer, batch.Select(static b => b.TraceParent)) : null;
+                span?.SetTag(GatewayTracing.MessagingSystemTag, "nats").SetTag(GatewayTracing.DestinationTag, stream.Name);
 
                 // A store failure must not skip entries: retry the same batch until it applies (or we stop). The
                 // watchdog sees no progress meanwhile and reports the projection unhealthy.
@@ -371,9 +379,9 @@ public sealed class Projector : IAsyncDisposable
         }
     }
 
-    private void Decode(List<(ulong StreamSeq, byte[]? Data)> batch, List<ProjectionChange> changes, string streamName)
+    private void Decode(List<(ulong StreamSeq, byte[]? Data, string? TraceParent)> batch, List<ProjectionChange> changes, string streamName)
     {
-        foreach (var (seq, data) in batch)
+        foreach (var (seq, data, _) in batch)
         {
             LogEvent e;
             try

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Domain.Ports;
 using Gateway.Protocol;
@@ -38,10 +39,19 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
     public async ValueTask<SendResult> SendAsync(SendMessage command, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);
-        var reply = await RequestAsync(Subjects.RpcSend, RpcCodec.EncodeSend(command), cancellationToken).ConfigureAwait(false);
-        return reply is null
+
+        // The request carries the context in headers (the RPC span's, or the send's when this gateway does not trace);
+        // the payload's traceId stays the send's own, for writers that do not read the headers.
+        using var span = GatewayTracing.Start(GatewayTracing.RpcSend, ActivityKind.Client, command.TraceId, command.TraceState);
+        span?.SetTag(GatewayTracing.MessagingSystemTag, "nats");
+        span?.SetTag(GatewayTracing.DestinationTag, Subjects.RpcSend);
+        var headers = NatsTrace.With(null, GatewayTracing.Propagate(span, command.TraceId), GatewayTracing.PropagateState(span, command.TraceState));
+        var reply = await RequestAsync(Subjects.RpcSend, RpcCodec.EncodeSend(command), cancellationToken, headers).ConfigureAwait(false);
+        var result = reply is null
             ? SendResult.Fail(ErrorCode.Unavailable, "no writer answered in time; retry with the same clientMessageId")
             : RpcCodec.DecodeSendResult(Payload.Of(reply));
+        GatewayTracing.StopSend(span, result);
+        return result;
     }
 
     /// <inheritdoc />
@@ -133,7 +143,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
     /// <remarks>Every request is safe to repeat (a send carries its idempotency key; membership changes and reads are
     /// idempotent). A writer answers Unavailable when its commit log or its projection cannot serve now; the queue group
     /// picks a writer per request, so a retry usually reaches another one.</remarks>
-    private async Task<byte[]?> RequestAsync(string subject, byte[] request, CancellationToken cancellationToken)
+    private async Task<byte[]?> RequestAsync(string subject, byte[] request, CancellationToken cancellationToken, NatsHeaders? headers = null)
     {
         var deadline = Environment.TickCount64 + _options.CommandDeadlineMs;
         var replyOpts = new NatsSubOpts { Timeout = TimeSpan.FromMilliseconds(_options.RequestTimeoutMs) };
@@ -146,7 +156,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
             attempt.CancelAfter(_options.RequestTimeoutMs);
             try
             {
-                var reply = await _connection.RequestAsync<byte[], byte[]>(subject, request, replyOpts: replyOpts, cancellationToken: attempt.Token).ConfigureAwait(false);
+                var reply = await _connection.RequestAsync<byte[], byte[]>(subject, request, headers, replyOpts: replyOpts, cancellationToken: attempt.Token).ConfigureAwait(false);
                 if (!RpcCodec.IsUnavailable(reply.Data) || Environment.TickCount64 + RetryPause.TotalMilliseconds >= deadline)
                 {
                     return reply.Data;

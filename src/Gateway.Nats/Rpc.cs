@@ -282,11 +282,11 @@ public sealed class WriterRpcServer : IAsyncDisposable
     /// <summary>Subscribes to the request subjects (confirmed by the server before this returns).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var (subject, handler) in new (string, Func<ReadOnlySequence<byte>, Task<byte[]>>)[]
+        foreach (var (subject, handler) in new (string, Func<ReadOnlySequence<byte>, NatsHeaders?, Task<byte[]>>)[]
                  {
                      (Subjects.RpcSend, HandleSendAsync),
-                     (Subjects.RpcAdmin, HandleAdminAsync),
-                     (Subjects.RpcRead, HandleReadAsync),
+                     (Subjects.RpcAdmin, (request, _) => HandleAdminAsync(request)),
+                     (Subjects.RpcRead, (request, _) => HandleReadAsync(request)),
                  })
         {
             var sub = await _connection.SubscribeCoreAsync<byte[]>(subject, Subjects.WriterQueue, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -309,7 +309,7 @@ public sealed class WriterRpcServer : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task ServeAsync(INatsSub<byte[]> sub, Func<ReadOnlySequence<byte>, Task<byte[]>> handler)
+    private async Task ServeAsync(INatsSub<byte[]> sub, Func<ReadOnlySequence<byte>, NatsHeaders?, Task<byte[]>> handler)
     {
         await using (sub.ConfigureAwait(false))
         {
@@ -328,12 +328,12 @@ public sealed class WriterRpcServer : IAsyncDisposable
         }
     }
 
-    private async Task HandleAsync(NatsMsg<byte[]> msg, Func<ReadOnlySequence<byte>, Task<byte[]>> handler)
+    private async Task HandleAsync(NatsMsg<byte[]> msg, Func<ReadOnlySequence<byte>, NatsHeaders?, Task<byte[]>> handler)
     {
         byte[] reply;
         try
         {
-            reply = await handler(Payload.Of(msg.Data)).ConfigureAwait(false);
+            reply = await handler(Payload.Of(msg.Data), msg.Headers).ConfigureAwait(false);
         }
         catch (MessagePackSerializationException e)
         {
@@ -367,9 +367,35 @@ public sealed class WriterRpcServer : IAsyncDisposable
         }
     }
 
-    private async Task<byte[]> HandleSendAsync(ReadOnlySequence<byte> request)
+    private async Task<byte[]> HandleSendAsync(ReadOnlySequence<byte> request, NatsHeaders? headers)
     {
-        var result = await _writer.SendAsync(RpcCodec.DecodeSend(request), _stop.Token).ConfigureAwait(false);
+        var command = RpcCodec.DecodeSend(request);
+
+        // The context of the request's headers (the gateway's RPC span), else the payload's traceId (a gateway that
+        // sends no headers). The command goes on with the server span's context, so the append continues from it.
+        var (traceParent, traceState) = NatsTrace.Read(headers);
+        if (traceParent is not null || GatewayTracing.Enabled)
+        {
+            traceParent ??= command.TraceId;
+            var span = GatewayTracing.Start(GatewayTracing.RpcSend, System.Diagnostics.ActivityKind.Server, traceParent, traceState);
+            span?.SetTag(GatewayTracing.MessagingSystemTag, "nats");
+            span?.SetTag(GatewayTracing.DestinationTag, Subjects.RpcSend);
+            span?.SetTag(GatewayTracing.TenantTag, command.TenantId);
+            span?.SetTag(GatewayTracing.ChatTag, command.ChatId);
+            command = command with { TraceId = GatewayTracing.Propagate(span, traceParent), TraceState = GatewayTracing.PropagateState(span, traceState) };
+            try
+            {
+                var traced = await _writer.SendAsync(command, _stop.Token).ConfigureAwait(false);
+                GatewayTracing.StopSend(span, traced);
+                return RpcCodec.EncodeSendResult(traced);
+            }
+            finally
+            {
+                span?.Dispose(); // stopped already unless the send threw
+            }
+        }
+
+        var result = await _writer.SendAsync(command, _stop.Token).ConfigureAwait(false);
         return RpcCodec.EncodeSendResult(result);
     }
 

@@ -30,6 +30,15 @@ public readonly struct ClientFrame
     /// <summary>Expiry as Unix milliseconds, or null (Send).</summary>
     public long? ExpiresAt { get; init; }
 
+    /// <summary>
+    /// Send: the UTF-8 W3C <c>traceparent</c> of the optional 8th element; empty when absent, nil or not a str. Not
+    /// validated here: see <see cref="TraceContext.TryRead"/>.
+    /// </summary>
+    public ReadOnlySequence<byte> TraceParent { get; init; }
+
+    /// <summary>Send: the UTF-8 W3C <c>tracestate</c> of the optional 9th element; empty when absent, nil or not a str.</summary>
+    public ReadOnlySequence<byte> TraceState { get; init; }
+
     /// <summary>History: return messages with seq below this; 0 means from the newest.</summary>
     public ulong BeforeSeq { get; init; }
 

@@ -166,7 +166,9 @@ public static class ClientFrameReader
 
     private static ReadStatus ReadSend(ref MessagePackReader reader, int count, uint requestId, out ClientFrame frame)
     {
-        // [3, requestId, chatId, clientMessageId, contentType, content, expiresAt|nil]
+        // [3, requestId, chatId, clientMessageId, contentType, content, expiresAt|nil, traceparent|nil, tracestate|nil]
+        // The last two are a v1 addition and optional: absent, nil or of another type they are ignored (never Invalid),
+        // so a frame from a client that appended something else there still reads as before.
         frame = default;
         if (count < 7)
         {
@@ -196,7 +198,9 @@ public static class ClientFrameReader
             expiresAt = reader.ReadInt64();
         }
 
-        SkipRest(ref reader, count - 7);
+        var traceParent = count > 7 ? ReadOptionalStr(ref reader) : default;
+        var traceState = count > 8 ? ReadOptionalStr(ref reader) : default;
+        SkipRest(ref reader, count - 9);
         frame = new ClientFrame
         {
             Type = FrameType.Send,
@@ -206,6 +210,8 @@ public static class ClientFrameReader
             ContentType = contentType,
             Content = content,
             ExpiresAt = expiresAt,
+            TraceParent = traceParent,
+            TraceState = traceState,
         };
         return ReadStatus.Ok;
     }
@@ -261,6 +267,18 @@ public static class ClientFrameReader
 
         value = reader.ReadStringSequence()!.Value;
         return true;
+    }
+
+    /// <summary>An optional str field: its bytes, or empty when it is nil or any other value (skipped like an ignored field).</summary>
+    private static ReadOnlySequence<byte> ReadOptionalStr(ref MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType == MessagePackType.String)
+        {
+            return reader.ReadStringSequence()!.Value;
+        }
+
+        SafeSkip(ref reader, 0);
+        return default;
     }
 
     /// <summary>

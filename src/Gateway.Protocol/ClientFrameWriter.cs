@@ -44,10 +44,28 @@ public static class ClientFrameWriter
 
     /// <summary>[3, requestId, chatId, clientMessageId, contentType, content, expiresAt|nil]</summary>
     public static void WriteSend(IBufferWriter<byte> output, uint requestId, string chatId, string clientMessageId,
-        string contentType, ReadOnlySpan<byte> content, long? expiresAt)
+        string contentType, ReadOnlySpan<byte> content, long? expiresAt) =>
+        WriteSend(output, requestId, chatId, clientMessageId, contentType, content, expiresAt, null, null);
+
+    /// <summary>
+    /// [3, requestId, chatId, clientMessageId, contentType, content, expiresAt|nil, traceparent, tracestate]: the trace
+    /// context elements are written only when there is one (7 elements without a traceparent, 8 without a tracestate),
+    /// so a send without a trace context is byte for byte what a client before this addition writes.
+    /// </summary>
+    /// <param name="output">Where the frame goes.</param>
+    /// <param name="requestId">Echoed in the answer.</param>
+    /// <param name="chatId">The chat.</param>
+    /// <param name="clientMessageId">The idempotency key.</param>
+    /// <param name="contentType">The content type.</param>
+    /// <param name="content">The content.</param>
+    /// <param name="expiresAt">Expiry (Unix ms) or null.</param>
+    /// <param name="traceParent">A W3C traceparent, or null (then <paramref name="traceState"/> is not written either).</param>
+    /// <param name="traceState">A W3C tracestate, or null.</param>
+    public static void WriteSend(IBufferWriter<byte> output, uint requestId, string chatId, string clientMessageId,
+        string contentType, ReadOnlySpan<byte> content, long? expiresAt, string? traceParent, string? traceState)
     {
         var w = new MessagePackWriter(output);
-        w.WriteArrayHeader(7);
+        w.WriteArrayHeader(traceParent is null ? 7 : traceState is null ? 8 : 9);
         w.Write((uint)FrameType.Send);
         w.Write(requestId);
         w.Write(chatId);
@@ -55,6 +73,15 @@ public static class ClientFrameWriter
         w.Write(contentType);
         w.Write(content);
         WriteNullable(ref w, expiresAt);
+        if (traceParent is not null)
+        {
+            w.Write(traceParent);
+            if (traceState is not null)
+            {
+                w.Write(traceState);
+            }
+        }
+
         w.Flush();
     }
 

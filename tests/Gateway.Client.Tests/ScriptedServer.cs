@@ -255,6 +255,12 @@ public sealed record ReceivedFrame(
 {
     public string Text => Encoding.UTF8.GetString(Content);
 
+    /// <summary>Send's optional traceparent element, or null when the frame has none.</summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>Send's optional tracestate element, or null when the frame has none.</summary>
+    public string? TraceState { get; init; }
+
     public static ReceivedFrame From(in ClientFrame frame)
     {
         var cursors = new List<ChatCursor>();
@@ -272,6 +278,10 @@ public sealed record ReceivedFrame(
 
         return new ReceivedFrame(frame.Type, frame.RequestId, Encoding.UTF8.GetString(frame.ChatId),
             Encoding.UTF8.GetString(frame.ClientMessageId), Encoding.UTF8.GetString(frame.ContentType), frame.Content.ToArray(),
-            frame.ExpiresAt, [.. cursors], [.. chatIds], frame.BeforeSeq, frame.Limit, Encoding.UTF8.GetString(frame.Token));
+            frame.ExpiresAt, [.. cursors], [.. chatIds], frame.BeforeSeq, frame.Limit, Encoding.UTF8.GetString(frame.Token))
+        {
+            TraceParent = frame.TraceParent.IsEmpty ? null : Encoding.UTF8.GetString(frame.TraceParent),
+            TraceState = frame.TraceState.IsEmpty ? null : Encoding.UTF8.GetString(frame.TraceState),
+        };
     }
 }

@@ -43,6 +43,16 @@ public static class VectorJson
                 o["contentType"] = Utf8(frame.ContentType);
                 o["content"] = Convert.ToBase64String(frame.Content.ToArray());
                 o["expiresAt"] = frame.ExpiresAt;
+                if (!frame.TraceParent.IsEmpty)
+                {
+                    o["traceparent"] = Utf8(frame.TraceParent);
+                }
+
+                if (!frame.TraceState.IsEmpty)
+                {
+                    o["tracestate"] = Utf8(frame.TraceState);
+                }
+
                 break;
             case FrameType.History:
                 o["chatId"] = Utf8(frame.ChatId);
@@ -137,7 +147,7 @@ public static class VectorJson
                 break;
             case FrameType.Send:
                 ClientFrameWriter.WriteSend(output, requestId, Str(d, "chatId"), Str(d, "clientMessageId"), Str(d, "contentType"),
-                    d.GetProperty("content").GetBytesFromBase64(), NullableInt64(d, "expiresAt"));
+                    d.GetProperty("content").GetBytesFromBase64(), NullableInt64(d, "expiresAt"), OptionalStr(d, "traceparent"), OptionalStr(d, "tracestate"));
                 break;
             case FrameType.History:
                 ClientFrameWriter.WriteHistory(output, requestId, Str(d, "chatId"), d.GetProperty("beforeSeq").GetUInt64(), d.GetProperty("limit").GetUInt32());
@@ -212,6 +222,8 @@ public static class VectorJson
     private static uint RequestId(JsonElement d) => d.GetProperty("requestId").GetUInt32();
 
     private static string Str(JsonElement d, string name) => d.GetProperty(name).GetString()!;
+
+    private static string? OptionalStr(JsonElement d, string name) => d.TryGetProperty(name, out var v) ? v.GetString() : null;
 
     private static long? NullableInt64(JsonElement d, string name) =>
         d.GetProperty(name).ValueKind == JsonValueKind.Null ? null : d.GetProperty(name).GetInt64();

@@ -58,13 +58,34 @@ public static class ClientFrameTarget
 
         summary += frame.Type switch
         {
-            FrameType.Send => $" {Hex(frame.ChatId)} {Hex(frame.ClientMessageId)} {Hex(frame.ContentType)} {Hex(frame.Content)} {frame.ExpiresAt}",
+            FrameType.Send => $" {Hex(frame.ChatId)} {Hex(frame.ClientMessageId)} {Hex(frame.ContentType)} {Hex(frame.Content)} {frame.ExpiresAt} {Trace(frame)}",
             FrameType.History => $" {Hex(frame.ChatId)} {frame.BeforeSeq} {frame.Limit}",
             FrameType.Typing => $" {Hex(frame.ChatId)}",
             FrameType.RefreshToken => $" {Hex(frame.Token)}",
             _ => " " + Entries(frame),
         };
         return status;
+    }
+
+    /// <summary>The trace context fields and what the server's validation makes of them: it never throws, and what it
+    /// accepts is a valid traceparent (with a valid tracestate or none).</summary>
+    private static string Trace(in ClientFrame frame)
+    {
+        bool accepted;
+        string? traceParent, traceState;
+        try
+        {
+            accepted = TraceContext.TryRead(frame.TraceParent, frame.TraceState, out traceParent, out traceState);
+        }
+        catch (Exception e)
+        {
+            throw new ContractViolationException("TraceContext.TryRead threw on an accepted Send frame", e);
+        }
+
+        ContractViolationException.Check(accepted == traceParent is not null, "TryRead's answer and its traceparent disagree");
+        ContractViolationException.Check(traceParent is null || TraceContext.IsValidTraceParent(traceParent), $"accepted invalid traceparent {traceParent}");
+        ContractViolationException.Check(traceState is null || (accepted && TraceContext.IsValidTraceState(traceState)), $"accepted invalid tracestate {traceState}");
+        return $"{Hex(frame.TraceParent)} {Hex(frame.TraceState)} {traceParent} {traceState}";
     }
 
     private static string Entries(in ClientFrame frame)
@@ -117,6 +138,8 @@ public static class ClientFrameTarget
                 InPayload(frame.ClientMessageId, "clientMessageId");
                 InPayload(frame.ContentType, "contentType");
                 InPayload(frame.Content, "content");
+                InPayload(frame.TraceParent, "traceparent");
+                InPayload(frame.TraceState, "tracestate");
                 break;
             case FrameType.History:
             case FrameType.Typing:

@@ -32,6 +32,12 @@ internal sealed class PendingSend
 
     public long? ExpiresAt { get; }
 
+    /// <summary>The W3C traceparent of the caller's activity when the send was made (the same on every retry), or null.</summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>The W3C tracestate that goes with <see cref="TraceParent"/>, or null.</summary>
+    public string? TraceState { get; init; }
+
     /// <summary>How many retryable errors this send got; drives its retry back-off.</summary>
     public int RetryCount { get; set; }
 

@@ -138,6 +138,9 @@ public sealed class ChatRegistry : IDisposable
     {
         switch (envelope.Payload)
         {
+            case MessageCreated created when envelope.TraceId is not null && GatewayTracing.Enabled:
+                DeliverTraced(created.Message, envelope.TraceId);
+                break;
             case MessageCreated created:
                 DeliverDeferred(created.Message);
                 break;
@@ -145,6 +148,23 @@ public sealed class ChatRegistry : IDisposable
                 Revoke(envelope.TenantId, envelope.ChatId, removed.UserId);
                 break;
         }
+    }
+
+    /// <summary>A fanout under a span that continues the event's trace: one span per event, only on a gateway where the
+    /// chat has subscribers (never one per connection).</summary>
+    private void DeliverTraced(ChatMessage message, string traceParent)
+    {
+        if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs) || subs.Items.Length == 0)
+        {
+            return;
+        }
+
+        using var span = GatewayTracing.Continue(GatewayTracing.Fanout, System.Diagnostics.ActivityKind.Consumer, traceParent);
+        span?.SetTag(GatewayTracing.TenantTag, message.TenantId);
+        span?.SetTag(GatewayTracing.ChatTag, message.ChatId);
+        span?.SetTag(GatewayTracing.SeqTag, message.Seq);
+        span?.SetTag(GatewayTracing.SubscribersTag, subs.Items.Length);
+        DeliverDeferred(message);
     }
 
     /// <summary>Fans one committed message out to this gateway's subscribers of its chat, and wakes their writers.</summary>

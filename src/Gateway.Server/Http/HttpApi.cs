@@ -171,9 +171,26 @@ internal static class HttpApi
                 return Error(ErrorCode.ValidationFailed, "contentBase64 is not valid base64");
             }
 
+            // W3C trace context headers, validated like a Send frame's (an invalid one is ignored). ASP.NET Core keeps an
+            // activity per request for its log scopes, exported only when something records it (its instrumentation):
+            // then it continues the headers and is the span's parent; otherwise a child of it would name a parent no
+            // trace contains, so the span continues the headers itself.
+            var (traceParent, traceState) = TraceHeaders(request);
+            if (System.Diagnostics.Activity.Current is { } requestActivity && !(requestActivity.IsAllDataRequested && requestActivity.Source.HasListeners()))
+            {
+                System.Diagnostics.Activity.Current = null; // for the rest of this handler only (an async method's own context)
+            }
+
+            using var span = GatewayTracing.Start(GatewayTracing.Send, System.Diagnostics.ActivityKind.Server,
+                System.Diagnostics.Activity.Current is null ? traceParent : null, traceState);
+            span?.SetTag(GatewayTracing.TransportTag, "http");
+            span?.SetTag(GatewayTracing.TenantTag, principal.TenantId);
+            span?.SetTag(GatewayTracing.ChatTag, chatId);
             var result = await writer.SendAsync(new SendMessage(principal.TenantId, chatId, principal.UserId, key,
-                body.ContentType ?? "text/plain", content, body.ExpiresAt, request.Headers["traceparent"].ToString() is { Length: > 0 } tp ? tp : null), ct)
+                body.ContentType ?? "text/plain", content, body.ExpiresAt, GatewayTracing.Propagate(span, traceParent))
+                { TraceState = GatewayTracing.PropagateState(span, traceState) }, ct)
                 .ConfigureAwait(false);
+            GatewayTracing.StopSend(span, result);
             return result.IsSuccess
                 ? Results.Json(new SendResponse(chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate), statusCode: result.Duplicate ? 200 : 201)
                 : Error(result.Error, result.ErrorMessage);
@@ -212,6 +229,19 @@ internal static class HttpApi
                 m.ExpiresAt,
             }));
         });
+    }
+
+    /// <summary>The request's traceparent when it is a valid W3C one (else null), and its tracestate when that is valid too.</summary>
+    private static (string? TraceParent, string? TraceState) TraceHeaders(HttpRequest request)
+    {
+        var traceParent = request.Headers[TraceContext.TraceParentHeader].ToString();
+        if (!TraceContext.IsValidTraceParent(traceParent))
+        {
+            return (null, null);
+        }
+
+        var traceState = request.Headers[TraceContext.TraceStateHeader].ToString();
+        return (traceParent, TraceContext.IsValidTraceState(traceState) ? traceState : null);
     }
 
     private static Principal? Authenticate(HttpRequest request, JwtAuthenticator auth, out IResult? denied)

@@ -29,18 +29,50 @@ internal sealed partial class Session
             return default;
         }
 
+        // The trace context of the frame (optional; an invalid one is ignored, PROTOCOL.md §4.1). Nothing is read or
+        // allocated for a send without one while nothing listens to the Gateway source.
+        string? traceParent = null, traceState = null;
+        if (!f.TraceParent.IsEmpty)
+        {
+            TraceContext.TryRead(f.TraceParent, f.TraceState, out traceParent, out traceState);
+        }
+
+        var span = StartSendSpan(traceParent, traceState);
+
         // The command outlives this read, so this is where bytes leave the pipe's buffer.
         var command = new SendMessage(TenantId, DecodeUtf8(f.ChatId), UserId, DecodeUtf8(f.ClientMessageId), DecodeUtf8(f.ContentType),
-            f.Content.ToArray(), f.ExpiresAt);
+            f.Content.ToArray(), f.ExpiresAt, GatewayTracing.Propagate(span, traceParent))
+        { TraceState = GatewayTracing.PropagateState(span, traceState) };
         var requestId = f.RequestId;
 
         // Bounded sends in flight per connection: when all slots are taken the receive loop waits, which stops
         // reading the socket and pushes back on the client through TCP.
         var slots = _sendSlots ??= new SemaphoreSlim(o.MaxInFlightSends, o.MaxInFlightSends);
-        return slots.Wait(0) ? StartSend(command, requestId) : new ValueTask(WaitSlotThenSendAsync(command, requestId));
+        return slots.Wait(0) ? StartSend(command, requestId, span) : new ValueTask(WaitSlotThenSendAsync(command, requestId, span));
     }
 
-    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId)
+    /// <summary>The server span of a WebSocket send (null when nothing listens). It ends when the send is answered, on
+    /// whatever thread that is, so it is not left as <see cref="System.Diagnostics.Activity.Current"/> of the receive loop.</summary>
+    private System.Diagnostics.Activity? StartSendSpan(string? traceParent, string? traceState)
+    {
+        if (!GatewayTracing.Enabled)
+        {
+            return null;
+        }
+
+        var previous = System.Diagnostics.Activity.Current;
+        var span = GatewayTracing.Start(GatewayTracing.Send, System.Diagnostics.ActivityKind.Server, traceParent, traceState);
+        if (span is not null)
+        {
+            System.Diagnostics.Activity.Current = previous;
+            span.SetTag(GatewayTracing.TransportTag, "ws");
+            span.SetTag(GatewayTracing.TenantTag, TenantId);
+        }
+
+        return span;
+    }
+
+    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId, System.Diagnostics.Activity? span)
     {
         try
         {
@@ -48,14 +80,16 @@ internal sealed partial class Session
         }
         catch (OperationCanceledException)
         {
+            GatewayTracing.StopSend(span, SendResult.Fail(ErrorCode.Unavailable, "the connection closed before the send went out"));
             return; // the connection is closing; the client retries with the same clientMessageId
         }
 
-        await StartSend(command, requestId).ConfigureAwait(false);
+        await StartSend(command, requestId, span).ConfigureAwait(false);
     }
 
-    private ValueTask StartSend(SendMessage command, uint requestId)
+    private ValueTask StartSend(SendMessage command, uint requestId, System.Diagnostics.Activity? span)
     {
+        span?.SetTag(GatewayTracing.ChatTag, command.ChatId);
         ValueTask<SendResult> pending;
         try
         {
@@ -65,6 +99,7 @@ internal sealed partial class Session
         {
             _sendSlots!.Release();
             _services.Logger.LogError(e, "Send failed");
+            GatewayTracing.StopSend(span, SendResult.Fail(ErrorCode.Internal, e.Message));
             SendError(requestId, ErrorCode.Internal, "internal error; retry with the same clientMessageId");
             return default;
         }
@@ -72,17 +107,18 @@ internal sealed partial class Session
         if (pending.IsCompletedSuccessfully)
         {
             _sendSlots!.Release();
+            GatewayTracing.StopSend(span, pending.Result);
             CompleteSend(requestId, command.ChatId, pending.Result);
         }
         else
         {
-            _ = AwaitSendAsync(pending, requestId, command.ChatId);
+            _ = AwaitSendAsync(pending, requestId, command.ChatId, span);
         }
 
         return default;
     }
 
-    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId)
+    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId, System.Diagnostics.Activity? span)
     {
         SendResult result;
         try
@@ -99,6 +135,7 @@ internal sealed partial class Session
             _sendSlots!.Release();
         }
 
+        GatewayTracing.StopSend(span, result);
         CompleteSend(requestId, chatId, result);
     }
 
