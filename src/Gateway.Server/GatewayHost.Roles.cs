@@ -33,7 +33,7 @@ public static partial class GatewayHost
             "ALL" => GatewayRole.All,
             "GATEWAY" => GatewayRole.Gateway,
             "WRITER" => GatewayRole.Writer,
-            _ => throw new OptionsValidationException("role", typeof(GatewayRole), [$"--role '{value}' is not one of: all, gateway, writer"]),
+            _ => throw new OptionsValidationException("role", typeof(GatewayRole), [$"--role (Gateway:Role) '{value}' is not one of: all, gateway, writer"]),
         };
     }
 
