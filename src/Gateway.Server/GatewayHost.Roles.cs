@@ -155,7 +155,7 @@ internal sealed class NatsRuntime(IServiceProvider services, ILogger<NatsRuntime
         }
         catch (Exception e)
         {
-            throw new InvalidOperationException($"cannot connect to NATS at {connection.Opts.Url}: {e.Message}", e);
+            throw new InvalidOperationException($"cannot connect to NATS at {connection.Opts.Url} (Nats:Url): {e.Message}", e);
         }
 
         if (services.GetService<JetStreamLog>() is { } log)

@@ -48,6 +48,9 @@ if (StartupErrors.BusyEndpoint(options, role) is { } busy)
     return 1;
 }
 
+// Captured now: RunAsync disposes the host (and its services) when start-up fails.
+var started = false;
+app.Lifetime.ApplicationStarted.Register(() => started = true);
 try
 {
     await app.RunAsync().ConfigureAwait(false);
@@ -66,6 +69,12 @@ catch (OptionsValidationException e)
         Console.Error.WriteLine($"Gateway.Server: {failure}");
     }
 
+    return 1;
+}
+catch (Exception e) when (!started)
+{
+    // Start-up failed before serving (NATS unreachable, say): one line with the reason instead of an unhandled exception.
+    Console.Error.WriteLine($"Gateway.Server: start-up failed: {e.Message}");
     return 1;
 }
 

@@ -48,6 +48,18 @@ public sealed class ConfigTests
     }
 
     [Fact]
+    public async Task An_unreachable_NATS_server_is_one_line_naming_the_setting_and_exit_code_1()
+    {
+        var (exitCode, stdout, stderr) = await GatewayProcess.RunToExitAsync(TimeSpan.FromSeconds(60), [.. Loopback, "--role", "gateway",
+            "--Nats:Url=nats://127.0.0.1:1", "--Gateway:Auth:SigningKey=" + Convert.ToBase64String(new byte[32]), "--Gateway:Auth:AdminKey=admin-key-for-tests",
+            "--Logging:LogLevel:Default=None"]);
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", stdout);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains("nats://127.0.0.1:1 (Nats:Url)", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_prints_usage_and_every_setting_with_its_default_and_exits_0_without_starting()
     {
         var dir = Path.Combine(Path.GetTempPath(), "gw-help-" + Guid.NewGuid().ToString("N"));
