@@ -24,7 +24,7 @@ public sealed partial class LoggingTests
         }
 
         var started = Assert.Single(lines, l => l.Contains(" started: role all;", StringComparison.Ordinal));
-        Assert.Contains($"chatgw {GatewayVersion.Current}", started, StringComparison.Ordinal);
+        Assert.Contains($"chatgw {FileVersionInfo.GetVersionInfo(GatewayProcess.ServerDll()).ProductVersion} started", started, StringComparison.Ordinal);
         Assert.Contains("WebSocket ws://127.0.0.1:", started, StringComparison.Ordinal);
         Assert.Contains("store RocksDB", started, StringComparison.Ordinal);
         Assert.Contains("DEVELOPMENT HS256 key", started, StringComparison.Ordinal);
