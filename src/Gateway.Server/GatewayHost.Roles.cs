@@ -33,7 +33,7 @@ public static partial class GatewayHost
             "ALL" => GatewayRole.All,
             "GATEWAY" => GatewayRole.Gateway,
             "WRITER" => GatewayRole.Writer,
-            _ => throw new OptionsValidationException("role", typeof(GatewayRole), [$"--role '{value}' is not one of: all, gateway, writer"]),
+            _ => throw new OptionsValidationException("role", typeof(GatewayRole), [$"--role (Gateway:Role) '{value}' is not one of: all, gateway, writer"]),
         };
     }
 
@@ -123,52 +123,6 @@ public static partial class GatewayHost
 
     private static WriteServiceOptions WriteOptions(GatewayOptions options) =>
         new() { MaxContentBytes = options.MaxContentBytes, MaxExpiresInMs = options.MaxExpirySeconds * 1000 };
-
-    private static void ValidateNats(GatewayRole role, NatsOptions nats, List<string> errors)
-    {
-        if (role == GatewayRole.All)
-        {
-            return;
-        }
-
-        if (string.IsNullOrWhiteSpace(nats.Url))
-        {
-            errors.Add($"--role {role.ToString().ToLowerInvariant()} needs Nats:Url (e.g. --Nats:Url=nats://127.0.0.1:4222)");
-        }
-
-        if (nats.Partitions < 1 || nats.PartitionsPerStream < 1 || nats.Partitions % nats.PartitionsPerStream != 0)
-        {
-            errors.Add("Nats:Partitions must be >= 1 and a multiple of Nats:PartitionsPerStream");
-        }
-
-        if (nats.Replicas is < 1 or > 5)
-        {
-            errors.Add("Nats:Replicas must be 1..5");
-        }
-
-        if (nats.RequestTimeoutMs < 10 || nats.CommandDeadlineMs < nats.RequestTimeoutMs)
-        {
-            errors.Add("Nats:RequestTimeoutMs must be >= 10 and Nats:CommandDeadlineMs at least as long");
-        }
-
-        if (nats.ProjectionMaxLag < 1 || nats.ProjectionStallMs < 100 || nats.ProjectionCheckMs is < 10 or > 60_000)
-        {
-            errors.Add("Nats:ProjectionMaxLag must be >= 1, Nats:ProjectionStallMs >= 100 and Nats:ProjectionCheckMs 10..60000");
-        }
-
-        if (nats.User is not null && nats.Password is null)
-        {
-            errors.Add("Nats:User needs Nats:Password");
-        }
-
-        foreach (var file in new[] { nats.TlsCaFile, nats.TlsCertFile, nats.TlsKeyFile })
-        {
-            if (file is not null && !File.Exists(file))
-            {
-                errors.Add($"NATS TLS file '{file}' does not exist");
-            }
-        }
-    }
 }
 
 /// <summary>
@@ -201,7 +155,7 @@ internal sealed class NatsRuntime(IServiceProvider services, ILogger<NatsRuntime
         }
         catch (Exception e)
         {
-            throw new InvalidOperationException($"cannot connect to NATS at {connection.Opts.Url}: {e.Message}", e);
+            throw new InvalidOperationException($"cannot connect to NATS at {connection.Opts.Url} (Nats:Url): {e.Message}", e);
         }
 
         if (services.GetService<JetStreamLog>() is { } log)

@@ -31,29 +31,19 @@ public static partial class GatewayHost
     {
         // Content root = current directory: appsettings.json and the default data directory live where you run it.
         var builder = WebApplication.CreateSlimBuilder(args);
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+        ConfigureLogging(builder);
 
         var services = builder.Services;
         services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.Section));
         services.Configure<AuthOptions>(builder.Configuration.GetSection(AuthOptions.Section));
+        Validate(builder.Configuration, services);
         var options = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
-        Validate(options);
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<JwtAuthenticator>();
         var role = ParseRole(builder.Configuration);
         var nats = builder.Configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
-        var roleErrors = new List<string>();
-        ValidateNats(role, nats, roleErrors);
-        if (roleErrors.Count > 0)
-        {
-            throw new OptionsValidationException(NatsOptions.Section, typeof(NatsOptions), roleErrors);
-        }
 
         switch (role)
         {
@@ -101,7 +91,17 @@ public static partial class GatewayHost
 
         var endpoints = new GatewayEndpoints();
         services.AddSingleton(endpoints);
-        var certificate = options.Tls.Enabled ? TlsCertificateLoader.Load(options.Tls) : null;
+        var certificate = options.Tls.Enabled ? new TlsCertificateReloader(options.Tls, TimeProvider.System) : null;
+        if (certificate is not null)
+        {
+            services.AddSingleton(certificate);
+            services.AddHostedService(sp =>
+            {
+                certificate.Logger = sp.GetRequiredService<ILogger<TlsCertificateReloader>>();
+                return certificate;
+            });
+        }
+
         endpoints.Tls = certificate is not null;
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -127,7 +127,8 @@ public static partial class GatewayHost
                     lo.Protocols = HttpProtocols.Http1;
                     lo.UseHttps(new HttpsConnectionAdapterOptions
                     {
-                        ServerCertificate = certificate,
+                        // Asked on every handshake: a reloaded certificate serves new connections, open ones keep theirs.
+                        ServerCertificateSelector = (_, _) => certificate.Current,
                         HandshakeTimeout = TimeSpan.FromSeconds(options.HandshakeTimeoutSeconds),
                     });
                 }
@@ -175,64 +176,9 @@ public static partial class GatewayHost
         return captured!;
     }
 
-    private static void Validate(GatewayOptions o)
-    {
-        var errors = new List<string>();
-        if (!IPEndPoint.TryParse(o.WebSocketEndpoint, out _))
-        {
-            errors.Add($"Gateway:WebSocketEndpoint '{o.WebSocketEndpoint}' is not host:port");
-        }
-
-        if (!IPEndPoint.TryParse(o.HttpEndpoint, out _))
-        {
-            errors.Add($"Gateway:HttpEndpoint '{o.HttpEndpoint}' is not host:port");
-        }
-
-        if (!o.Path.StartsWith('/'))
-        {
-            errors.Add("Gateway:Path must start with '/'");
-        }
-
-        if (o.MaxContentBytes <= 0 || o.MaxMessageBytes < o.MaxContentBytes + 1024)
-        {
-            errors.Add("Gateway:MaxMessageBytes must exceed Gateway:MaxContentBytes by at least 1024 bytes of frame overhead");
-        }
-
-        if (o.MaxInFlightSends <= 0 || o.MaxOutboundFrames <= 0 || o.MaxOutboundBytes <= 0 || o.CatchUpPageSize <= 0)
-        {
-            errors.Add("Gateway limits must be positive");
-        }
-
-        if (o.MaxConnectionsPerIp < 0 || o.MaxConnectionsPerUser < 0 || o.HandshakesPerSecondPerIp < 0 || !double.IsFinite(o.HandshakesPerSecondPerIp))
-        {
-            errors.Add("Gateway:MaxConnectionsPerIp, MaxConnectionsPerUser and HandshakesPerSecondPerIp must be >= 0 (0 disables)");
-        }
-
-        if (o.HandshakesPerSecondPerIp > 0 && o.HandshakeBurstPerIp < 1)
-        {
-            errors.Add("Gateway:HandshakeBurstPerIp must be at least 1");
-        }
-
-        if (o.DrainGraceSeconds < 0 || o.DrainJitterSeconds < 0 || !double.IsFinite(o.DrainGraceSeconds) || !double.IsFinite(o.DrainJitterSeconds))
-        {
-            errors.Add("Gateway:DrainGraceSeconds and Gateway:DrainJitterSeconds must be >= 0");
-        }
-
-        if (o.Tls.Enabled && !File.Exists(o.Tls.CertificatePath))
-        {
-            errors.Add($"Gateway:Tls:CertificatePath '{o.Tls.CertificatePath}' does not exist");
-        }
-
-        if (o.Tls.Enabled && !string.IsNullOrWhiteSpace(o.Tls.KeyPath) && !File.Exists(o.Tls.KeyPath))
-        {
-            errors.Add($"Gateway:Tls:KeyPath '{o.Tls.KeyPath}' does not exist");
-        }
-
-        if (errors.Count > 0)
-        {
-            throw new OptionsValidationException(GatewayOptions.Section, typeof(GatewayOptions), errors);
-        }
-    }
+    /// <summary>Every setting checked before anything is built (see <see cref="ValidateConfiguration"/>): a bad one stops
+    /// start-up with one line per problem naming the setting, its value and the rule.</summary>
+    private static void Validate(IConfiguration configuration, IServiceCollection services) => ValidateConfiguration(configuration, services);
 }
 
 /// <summary>The endpoints the gateway actually listens on (ports resolved when configured as 0).</summary>
@@ -255,8 +201,18 @@ public sealed class GatewayEndpoints
     {
         WebSocketUri = WebSocket is null ? null! : new Uri($"{(Tls ? "wss" : "ws")}://{WebSocket.IPEndPoint}{options.Path}");
         HttpUri = new Uri($"http://{Http!.IPEndPoint}");
-        app.Logger.LogInformation("Gateway listening: {Ws} (WebSocket, {Protocol}), {Http} (HTTP API); data in {Data}",
-            WebSocketUri, Gateway.Protocol.ProtocolConstants.SubProtocol, HttpUri, Path.GetFullPath(options.DataDirectory));
+        if (app.Services.GetService<StartupSummary>() is { } summary)
+        {
+            // The one line that says what this process is: enough to tell from a log which build, role and keys ran.
+            app.Logger.LogInformation("chatgw {Version} started: role {Role}; WebSocket {Ws} ({Protocol}); HTTP {Http}; store {Store}; auth: {Auth}",
+                GatewayVersion.Current, summary.Role.ToString().ToLowerInvariant(), WebSocketUri?.ToString() ?? "none (writer)",
+                Gateway.Protocol.ProtocolConstants.SubProtocol, HttpUri, summary.Store, summary.AuthMode);
+            if (summary.DevelopmentKeys)
+            {
+                app.Logger.LogWarning("Development keys in use (generated in {Data} because Gateway:Auth configures none; allowed only for --role all on loopback endpoints): never expose this server; set real keys (--help)",
+                    Path.GetFullPath(options.DataDirectory));
+            }
+        }
         if (options.PortsFile is { } file)
         {
             var json = JsonSerializer.Serialize(new Dictionary<string, string> { ["ws"] = WebSocketUri?.ToString() ?? "", ["http"] = HttpUri.ToString() });

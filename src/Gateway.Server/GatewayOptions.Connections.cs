@@ -45,7 +45,12 @@ public sealed class TlsOptions
     public string? KeyPath { get; set; }
 
     /// <summary>The password of a PKCS#12 file, or of an encrypted PEM key.</summary>
+    [SecretSetting]
     public string? Password { get; set; }
+
+    /// <summary>How often the certificate and key files are checked for a change, in seconds (a file-system watcher
+    /// usually notices sooner). A changed certificate serves new connections; open ones keep theirs.</summary>
+    public int ReloadCheckSeconds { get; set; } = 10;
 
     /// <summary>True when a certificate is configured.</summary>
     public bool Enabled => !string.IsNullOrWhiteSpace(CertificatePath);

@@ -102,22 +102,53 @@ public sealed partial class GatewayOptions
 
     /// <summary>Longest a message may live (expiresAt - now), in seconds: 30 days.</summary>
     public long MaxExpirySeconds { get; set; } = 30L * 24 * 3600;
+
+    /// <summary>Slow-consumer closes (4002) are logged at most once per this many seconds, with the number of closes not
+    /// logged since the last line (the metric counts every one).</summary>
+    public int SlowConsumerLogSeconds { get; set; } = 10;
 }
 
-/// <summary>Configuration section <c>Gateway:Auth</c>.</summary>
+/// <summary>Configuration section <c>Gateway:Auth</c>: how tokens and admin calls are authenticated. Without any key
+/// setting, development keys are generated in the data directory, and only for <c>--role all</c> with both listeners on
+/// loopback addresses; every other set-up refuses to start and names the settings to set.</summary>
 public sealed class AuthOptions
 {
     /// <summary>Configuration section name.</summary>
     public const string Section = "Gateway:Auth";
 
-    /// <summary>HS256 key (base64, at least 32 bytes). Empty: a development key is created in the data directory.</summary>
+    /// <summary>HS256 key (base64, at least 32 bytes).</summary>
+    [SecretSetting]
     public string? SigningKey { get; set; }
 
-    /// <summary>PEM files with RSA or EC public keys for RS256/ES256 tokens (production).</summary>
+    /// <summary>A file holding the HS256 key (base64, at least 32 bytes), e.g. a mounted secret; instead of
+    /// <see cref="SigningKey"/>.</summary>
+    public string? SigningKeyFile { get; set; }
+
+    /// <summary>PEM files with RSA or EC public keys for RS256/ES256 tokens.</summary>
     public string[] PublicKeyFiles { get; set; } = [];
 
-    /// <summary>A JWKS file with the issuer's public keys (production).</summary>
+    /// <summary>A JWKS file with the issuer's public keys (read once at start).</summary>
     public string? JwksFile { get; set; }
+
+    /// <summary>URL of the issuer's JWKS document: keys are fetched at start, every <see cref="KeysRefreshSeconds"/>, and
+    /// when a token names a key id (<c>kid</c>) not yet known (at most every <see cref="KeysMinRefreshSeconds"/>).</summary>
+    public string? JwksUrl { get; set; }
+
+    /// <summary>OpenID Connect issuer URL: its discovery document (<c>/.well-known/openid-configuration</c>) gives the
+    /// JWKS URL and, unless <see cref="Issuer"/> is set, the required <c>iss</c>. Refreshed like <see cref="JwksUrl"/>.</summary>
+    public string? Authority { get; set; }
+
+    /// <summary>Refuse <c>http://</c> for <see cref="JwksUrl"/> and <see cref="Authority"/> (set false only for a local
+    /// identity provider in development or tests).</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
+
+    /// <summary>How often keys from <see cref="JwksUrl"/> or <see cref="Authority"/> are fetched again, in seconds; a key the
+    /// issuer removed stops validating after the next fetch.</summary>
+    public int KeysRefreshSeconds { get; set; } = 300;
+
+    /// <summary>Least time between two fetches caused by tokens with an unknown <c>kid</c>, in seconds: tokens with made-up
+    /// key ids cannot make the gateway hammer the identity provider.</summary>
+    public int KeysMinRefreshSeconds { get; set; } = 30;
 
     /// <summary>Required <c>iss</c>, if set.</summary>
     public string? Issuer { get; set; }
@@ -128,9 +159,17 @@ public sealed class AuthOptions
     /// <summary>Allowed clock difference when checking <c>exp</c>/<c>nbf</c>, in seconds.</summary>
     public int ClockSkewSeconds { get; set; } = 30;
 
-    /// <summary>Bearer credential of the admin HTTP API. Empty: one is created in the data directory (<c>admin.key</c>).</summary>
+    /// <summary>Bearer credential of the admin HTTP API.</summary>
+    [SecretSetting]
     public string? AdminKey { get; set; }
+
+    /// <summary>A file holding the admin API credential, e.g. a mounted secret; instead of <see cref="AdminKey"/>.</summary>
+    public string? AdminKeyFile { get; set; }
 
     /// <summary>Claim carrying the tenant id.</summary>
     public string TenantClaim { get; set; } = "tid";
 }
+
+/// <summary>A setting whose value is a secret: error messages and <c>--help</c> never print it.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class SecretSettingAttribute : Attribute;

@@ -1,14 +1,43 @@
 using Gateway.Server;
 using Gateway.Server.Auth;
+using Gateway.Server.Config;
 using Microsoft.Extensions.Options;
 
-// Two commands: run the embedded system (default), or mint a development token.
+// --help and --version answer and exit without starting anything.
+if (args.Any(a => a is "--help" or "-h" or "-?"))
+{
+    Console.Out.Write(HelpText.Render());
+    return 0;
+}
+
+if (args.Any(a => a is "--version"))
+{
+    Console.Out.WriteLine($"chatgw {GatewayVersion.Current}");
+    return 0;
+}
+
+// Two commands: run the server (default), or mint a development token.
 if (args.Length > 0 && args[0] == "token")
 {
     return TokenCommand.Run(args[1..]);
 }
 
-var app = GatewayHost.Build(args);
+WebApplication app;
+try
+{
+    app = GatewayHost.Build(args);
+}
+catch (OptionsValidationException e)
+{
+    // A setting to change, not a crash: one line per bad setting (naming it, its value and the rule), exit code 1.
+    foreach (var failure in e.Failures)
+    {
+        Console.Error.WriteLine($"Gateway.Server: {failure}");
+    }
+
+    return 1;
+}
+
 var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
 var role = GatewayHost.ParseRole(app.Configuration);
 if (StartupErrors.BusyEndpoint(options, role) is { } busy)
@@ -19,6 +48,9 @@ if (StartupErrors.BusyEndpoint(options, role) is { } busy)
     return 1;
 }
 
+// Captured now: RunAsync disposes the host (and its services) when start-up fails.
+var started = false;
+app.Lifetime.ApplicationStarted.Register(() => started = true);
 try
 {
     await app.RunAsync().ConfigureAwait(false);
@@ -27,6 +59,22 @@ catch (Exception e) when (StartupErrors.FromBindFailure(e, options, role) is { }
 {
     // Another process took the port after the check above.
     Console.Error.WriteLine(line);
+    return 1;
+}
+catch (OptionsValidationException e)
+{
+    // ValidateOnStart: options changed after Build's checks.
+    foreach (var failure in e.Failures)
+    {
+        Console.Error.WriteLine($"Gateway.Server: {failure}");
+    }
+
+    return 1;
+}
+catch (Exception e) when (!started)
+{
+    // Start-up failed before serving (NATS unreachable, say): one line with the reason instead of an unhandled exception.
+    Console.Error.WriteLine($"Gateway.Server: start-up failed: {e.Message}");
     return 1;
 }
 
@@ -72,6 +120,14 @@ internal static class TokenCommand
         var config = new ConfigurationBuilder().AddJsonFile("appsettings.json", optional: true).AddEnvironmentVariables().AddCommandLine([.. rest]).Build();
         var gateway = config.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
         var auth = config.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
+        var role = GatewayHost.ParseRole(config);
+        if (AuthSecrets.SigningKey(auth) is null && (AuthSecrets.HasTokenKeys(auth) || !AuthSecrets.DevelopmentKeysAllowed(gateway, role)))
+        {
+            // The server would not generate a development key here either (AuthSecrets), so neither does this command.
+            Console.Error.WriteLine("No HS256 signing key is configured (Gateway:Auth:SigningKey or SigningKeyFile): production tokens come from your identity provider.");
+            return 1;
+        }
+
         var authenticator = new JwtAuthenticator(Options.Create(auth), Options.Create(gateway));
         if (authenticator.SigningKey is null)
         {

@@ -129,7 +129,7 @@ public sealed class GatewayProcess : IAsyncDisposable
     }
 
     /// <summary>The server built next to this test (same configuration: Debug or Release).</summary>
-    private static string ServerDll()
+    internal static string ServerDll()
     {
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var tfm = testBin.Name;

@@ -21,7 +21,8 @@ public sealed class TestGateway : IAsyncDisposable
         WebSocketUri = endpoints.WebSocketUri;
         HttpUri = endpoints.HttpUri;
         SigningKey = app.Services.GetRequiredService<JwtAuthenticator>().SigningKey!;
-        AdminKey = File.ReadAllText(Path.Combine(dataDirectory, "admin.key")).Trim();
+        AdminKey = AuthSecrets.AdminKey(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>().Value)
+            ?? File.ReadAllText(Path.Combine(dataDirectory, "admin.key")).Trim();
         Http = new HttpClient { BaseAddress = HttpUri, Timeout = TimeSpan.FromSeconds(30) };
     }
 

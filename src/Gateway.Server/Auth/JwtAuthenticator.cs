@@ -27,20 +27,24 @@ public sealed class JwtAuthenticator
     internal const int MaxSharedTenants = 4096;
 
     private readonly JsonWebTokenHandler _handler = new();
-    private readonly TokenValidationParameters _parameters;
+    private readonly TokenValidationParameters _base;
+    private readonly List<SecurityKey> _localKeys;
     private readonly string _tenantClaim;
     private readonly ConcurrentDictionary<string, string> _tenants = new(StringComparer.Ordinal);
+    private volatile TokenValidationParameters _parameters;
     private int _tenantCount;
 
-    /// <summary>Loads keys from configuration (and the data directory for the development key).</summary>
-    public JwtAuthenticator(IOptions<AuthOptions> auth, IOptions<GatewayOptions> gateway)
+    /// <summary>Loads keys from configuration (and the data directory for the development key); keys from a JWKS URL or
+    /// OpenID Connect discovery arrive through <see cref="Remote"/> once the host starts.</summary>
+    public JwtAuthenticator(IOptions<AuthOptions> auth, IOptions<GatewayOptions> gateway, TimeProvider? time = null)
     {
+        ArgumentNullException.ThrowIfNull(auth);
+        ArgumentNullException.ThrowIfNull(gateway);
         var options = auth.Value;
         _tenantClaim = options.TenantClaim;
-        var keys = LoadKeys(options, gateway.Value.DataDirectory);
-        _parameters = new TokenValidationParameters
+        _localKeys = LoadKeys(options, gateway.Value.DataDirectory);
+        _base = new TokenValidationParameters
         {
-            IssuerSigningKeys = keys,
             ValidAlgorithms = Algorithms,
             ValidateIssuer = options.Issuer is not null,
             ValidIssuer = options.Issuer,
@@ -51,11 +55,20 @@ public sealed class JwtAuthenticator
             RequireSignedTokens = true,
             ClockSkew = TimeSpan.FromSeconds(options.ClockSkewSeconds),
         };
-        SigningKey = keys.OfType<SymmetricSecurityKey>().FirstOrDefault();
+        _parameters = WithKeys(_localKeys, null);
+        SigningKey = _localKeys.OfType<SymmetricSecurityKey>().FirstOrDefault();
+        if (!string.IsNullOrEmpty(options.JwksUrl) || !string.IsNullOrEmpty(options.Authority))
+        {
+            Remote = new RemoteSigningKeys(options, time ?? TimeProvider.System,
+                (keys, issuer) => _parameters = WithKeys([.. _localKeys, .. keys], options.Issuer is null ? issuer : null));
+        }
     }
 
     /// <summary>The HS256 key, for minting development tokens; null in production setups without one.</summary>
     public SymmetricSecurityKey? SigningKey { get; }
+
+    /// <summary>Keys from a JWKS URL or OpenID Connect discovery, when configured.</summary>
+    internal RemoteSigningKeys? Remote { get; }
 
     /// <summary>Validates a token. Returns null and a reason when it is not acceptable.</summary>
     public Principal? Validate(string? token, out string? failure)
@@ -66,8 +79,15 @@ public sealed class JwtAuthenticator
             return null;
         }
 
-        // With local keys validation never waits for I/O, so the task is already complete here.
-        var result = _handler.ValidateTokenAsync(token, _parameters).GetAwaiter().GetResult();
+        // The keys are in memory, so validation never waits for I/O and the task is already complete here.
+        var parameters = _parameters;
+        var result = _handler.ValidateTokenAsync(token, parameters).GetAwaiter().GetResult();
+        if (!result.IsValid && Remote is { } remote && HasUnknownKeyId(token, parameters) && remote.TryRefreshForUnknownKey())
+        {
+            // The issuer may have rotated in a new key since our last fetch: validate again with what the fetch brought.
+            result = _handler.ValidateTokenAsync(token, _parameters).GetAwaiter().GetResult();
+        }
+
         if (!result.IsValid)
         {
             failure = result.Exception switch
@@ -142,61 +162,67 @@ public sealed class JwtAuthenticator
         });
     }
 
+    /// <summary>True when the token's header names a key id that none of the current keys has.</summary>
+    private static bool HasUnknownKeyId(string token, TokenValidationParameters parameters)
+    {
+        string? kid;
+        try
+        {
+            kid = new JsonWebToken(token).Kid;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+
+        return !string.IsNullOrEmpty(kid) && !(parameters.IssuerSigningKeys ?? []).Any(k => string.Equals(k.KeyId, kid, StringComparison.Ordinal));
+    }
+
+    private TokenValidationParameters WithKeys(List<SecurityKey> keys, string? discoveredIssuer)
+    {
+        var p = _base.Clone();
+        p.IssuerSigningKeys = keys;
+        if (discoveredIssuer is not null)
+        {
+            p.ValidateIssuer = true;
+            p.ValidIssuer = discoveredIssuer;
+        }
+
+        return p;
+    }
+
     private static List<SecurityKey> LoadKeys(AuthOptions options, string dataDirectory)
     {
         var keys = new List<SecurityKey>();
         foreach (var file in options.PublicKeyFiles)
         {
-            var pem = File.ReadAllText(file);
-            if (TryEc(pem) is { } ec)
-            {
-                keys.Add(new ECDsaSecurityKey(ec));
-            }
-            else
-            {
-                var rsa = RSA.Create();
-                rsa.ImportFromPem(pem);
-                keys.Add(new RsaSecurityKey(rsa));
-            }
+            keys.Add(AuthSecrets.LoadPublicKey(file));
         }
 
-        if (options.JwksFile is { } jwks)
+        if (options.JwksFile is { Length: > 0 } jwks)
         {
             keys.AddRange(new JsonWebKeySet(File.ReadAllText(jwks)).GetSigningKeys());
         }
 
-        var hs = options.SigningKey;
-        if (string.IsNullOrEmpty(hs) && keys.Count == 0)
+        // Development keys only when nothing is configured; start-up validation (AuthSecrets.Refusals) has already refused
+        // every set-up where that is not allowed.
+        var hs = AuthSecrets.SigningKey(options);
+        if (string.IsNullOrEmpty(hs) && !AuthSecrets.HasTokenKeys(options))
         {
             hs = DevKeys.GetOrCreate(dataDirectory, "dev-signing.key");
         }
 
         if (!string.IsNullOrEmpty(hs))
         {
-            var bytes = Convert.FromBase64String(hs);
-            if (bytes.Length < 32)
+            if (!AuthSecrets.IsHs256Key(hs))
             {
-                throw new InvalidOperationException("Gateway:Auth:SigningKey must be at least 32 bytes (base64) for HS256.");
+                throw new InvalidOperationException($"Gateway:Auth:SigningKey {AuthSecrets.Hs256Rule}.");
             }
 
-            keys.Add(new SymmetricSecurityKey(bytes));
+            keys.Add(new SymmetricSecurityKey(Convert.FromBase64String(hs)));
         }
 
         return keys;
-    }
-
-    private static ECDsa? TryEc(string pem)
-    {
-        try
-        {
-            var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            return ec;
-        }
-        catch (Exception e) when (e is ArgumentException or CryptographicException)
-        {
-            return null;
-        }
     }
 }
 

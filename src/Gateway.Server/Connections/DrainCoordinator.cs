@@ -147,6 +147,8 @@ internal sealed class DrainCoordinator : IHostedLifecycleService
                 connection.Close(CloseCodes.GoingAway, ShutdownReason);
             }
 
+            _logger.LogInformation("Drain complete: every connection left within the grace, after {Elapsed:0.0} s",
+                _time.GetElapsedTime(Volatile.Read(ref _startedAt)).TotalSeconds);
             return;
         }
 
@@ -156,7 +158,9 @@ internal sealed class DrainCoordinator : IHostedLifecycleService
             connection.Close(CloseCodes.GoingAway, Reason);
         }
 
-        await WaitAllClosedAsync(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+        var closed = await WaitAllClosedAsync(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+        _logger.LogInformation(closed ? "Drain complete after {Elapsed:0.0} s" : "Drain cut short by the shutdown timeout after {Elapsed:0.0} s",
+            _time.GetElapsedTime(Volatile.Read(ref _startedAt)).TotalSeconds);
     }
 
     /// <inheritdoc/>

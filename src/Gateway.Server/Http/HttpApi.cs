@@ -45,7 +45,9 @@ internal static class HttpApi
 
     public static void Map(WebApplication app)
     {
-        var adminKey = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.AdminKey;
+        // Inline or from a mounted file; generated in the data directory only where development keys are allowed
+        // (start-up validation refused every other set-up without one).
+        var adminKey = AuthSecrets.AdminKey(app.Services.GetRequiredService<IOptions<AuthOptions>>().Value);
         var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
         if (string.IsNullOrEmpty(adminKey))
         {

@@ -5,6 +5,7 @@ using Gateway.Protocol;
 using Gateway.Server.Auth;
 using Gateway.Server.Connections;
 using Gateway.Server.Fanout;
+using Gateway.Server.Logging;
 using Gateway.WebSockets;
 
 namespace Gateway.Server.Sessions;
@@ -20,7 +21,12 @@ internal sealed record SessionServices(
     TimeProvider Time,
     ILogger Logger,
     JwtAuthenticator Auth,
-    UserLimits Limits);
+    UserLimits Limits)
+{
+    /// <summary>Slow-consumer closes are logged at most once per <see cref="GatewayOptions.SlowConsumerLogSeconds"/>: a
+    /// burst of them (a broadcast outrunning many readers) would otherwise flood the log; the metric counts each one.</summary>
+    public LogThrottle SlowConsumerLog { get; } = new(Time, TimeSpan.FromSeconds(Options.SlowConsumerLogSeconds));
+}
 
 /// <summary>
 /// One authenticated WebSocket connection speaking <c>chatgw.v1</c>: decodes client frames, calls the write
@@ -219,7 +225,12 @@ internal sealed partial class Session : IWebSocketMessageHandler
         if (!Connection.Closing.IsCancellationRequested)
         {
             _services.Metrics.SlowConsumerCloses.Add(1);
-            _services.Logger.LogInformation("Session {Session} ({User}) closed as slow consumer", SessionId, UserId);
+            if (_services.SlowConsumerLog.TryEnter(out var suppressed))
+            {
+                _services.Logger.LogWarning("Session {Session} ({User}) closed as slow consumer (4002); {Suppressed} more such closes not logged since the last line",
+                    SessionId, UserId, suppressed);
+            }
+
             Connection.Close(CloseCodes.SlowConsumer, "slow consumer: resume from your cursors");
         }
 

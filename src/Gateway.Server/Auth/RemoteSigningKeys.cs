@@ -1,0 +1,188 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gateway.Server.Auth;
+
+/// <summary>
+/// Signing keys fetched from a JWKS URL or through OpenID Connect discovery (<see cref="AuthOptions.JwksUrl"/>,
+/// <see cref="AuthOptions.Authority"/>): at start, every <see cref="AuthOptions.KeysRefreshSeconds"/>, and when a token
+/// names a key id not in the current set (an issuer that rotated in a new key), at most once per
+/// <see cref="AuthOptions.KeysMinRefreshSeconds"/> so that tokens with made-up key ids cannot make us hammer the issuer.
+/// A failed fetch keeps the keys we have.
+/// </summary>
+internal sealed class RemoteSigningKeys : IDisposable
+{
+    /// <summary>How long a validation waits for a fetch it caused (or joined) before answering with the keys it has.</summary>
+    private static readonly TimeSpan ForcedFetchWait = TimeSpan.FromSeconds(5);
+
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpDocumentRetriever _retriever;
+    private readonly string _address;
+    private readonly bool _discovery;
+    private readonly TimeSpan _interval;
+    private readonly TimeSpan _minForced;
+    private readonly TimeProvider _time;
+    private readonly Action<IReadOnlyList<SecurityKey>, string?> _apply;
+    private readonly Lock _sync = new();
+    private Task<bool>? _inflight;
+    private bool _forcedBefore;
+    private long _lastForced;
+    private ITimer? _timer;
+    private string _kids = "";
+    private int _fetches;
+
+    public RemoteSigningKeys(AuthOptions options, TimeProvider time, Action<IReadOnlyList<SecurityKey>, string?> apply)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _discovery = string.IsNullOrEmpty(options.JwksUrl);
+        _address = _discovery
+            ? options.Authority!.TrimEnd('/') + "/.well-known/openid-configuration"
+            : options.JwksUrl!;
+        _retriever = new HttpDocumentRetriever(_http) { RequireHttps = options.RequireHttpsMetadata };
+        _interval = TimeSpan.FromSeconds(options.KeysRefreshSeconds);
+        _minForced = TimeSpan.FromSeconds(options.KeysMinRefreshSeconds);
+        _time = time;
+        _apply = apply;
+    }
+
+    /// <summary>Fetches attempted so far (tests).</summary>
+    public int Fetches => Volatile.Read(ref _fetches);
+
+    public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>The first fetch (bounded), then the periodic refresh.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var first = Refresh();
+        try
+        {
+            await first.WaitAsync(TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Logger.LogError("No signing keys from {Address} yet: every token is refused until a fetch succeeds", _address);
+        }
+
+        _timer = _time.CreateTimer(static s => ((RemoteSigningKeys)s!).Refresh(), this, _interval, _interval);
+    }
+
+    /// <summary>Starts a fetch unless one is running; returns the running one.</summary>
+    public Task<bool> Refresh()
+    {
+        lock (_sync)
+        {
+            if (_inflight is { IsCompleted: false } running)
+            {
+                return running;
+            }
+
+            return _inflight = Task.Run(FetchAsync);
+        }
+    }
+
+    /// <summary>
+    /// For a token whose key id is not in the current set: fetches now unless the last such fetch was less than
+    /// <see cref="AuthOptions.KeysMinRefreshSeconds"/> ago (a fetch already running is joined at no cost), and waits for it
+    /// up to a few seconds. True when a fetch completed and the caller should validate again.
+    /// </summary>
+    /// <remarks>Validation is synchronous (the WebSocket handshake decides inline), so the waiting caller blocks its
+    /// thread. That happens only for the tokens that arrive while one fetch per rate-limit window runs; every other
+    /// unknown key id is refused at once.</remarks>
+    public bool TryRefreshForUnknownKey()
+    {
+        Task<bool> fetch;
+        lock (_sync)
+        {
+            if (_inflight is { IsCompleted: false } running)
+            {
+                fetch = running;
+            }
+            else
+            {
+                var now = _time.GetTimestamp();
+                if (_forcedBefore && _time.GetElapsedTime(_lastForced, now) < _minForced)
+                {
+                    return false;
+                }
+
+                _forcedBefore = true;
+                _lastForced = now;
+                fetch = _inflight = Task.Run(FetchAsync);
+            }
+        }
+
+        return fetch.Wait(ForcedFetchWait) && fetch.Result;
+    }
+
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        _http.Dispose();
+    }
+
+    private async Task<bool> FetchAsync()
+    {
+        Interlocked.Increment(ref _fetches);
+        try
+        {
+            IReadOnlyList<SecurityKey> keys;
+            string? issuer = null;
+            if (_discovery)
+            {
+                var configuration = await OpenIdConnectConfigurationRetriever.GetAsync(_address, _retriever, CancellationToken.None).ConfigureAwait(false);
+                keys = [.. configuration.SigningKeys];
+                issuer = configuration.Issuer;
+            }
+            else
+            {
+                var json = await _retriever.GetDocumentAsync(_address, CancellationToken.None).ConfigureAwait(false);
+                keys = [.. new JsonWebKeySet(json).GetSigningKeys()];
+            }
+
+            _apply(keys, issuer);
+            var kids = string.Join(",", keys.Select(k => k.KeyId ?? "(no kid)").Order(StringComparer.Ordinal));
+            if (!string.Equals(kids, Interlocked.Exchange(ref _kids, kids), StringComparison.Ordinal))
+            {
+                Logger.LogInformation("Signing keys from {Address}: {Count} ({Kids})", _address, keys.Count, kids);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException or ArgumentException or TaskCanceledException)
+        {
+            Logger.LogWarning("Cannot fetch signing keys from {Address}: {Message}; keeping the {Count} keys we have", _address, e.Message, _kids.Length == 0 ? 0 : _kids.Split(',').Length);
+            return false;
+        }
+    }
+}
+
+/// <summary>Runs the first fetch of remote signing keys before the listeners open, and the periodic refresh after.</summary>
+internal sealed class RemoteSigningKeysService(JwtAuthenticator authenticator, ILogger<RemoteSigningKeys> logger) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        if (authenticator.Remote is not { } remote)
+        {
+            return Task.CompletedTask;
+        }
+
+        remote.Logger = logger;
+        return remote.StartAsync(cancellationToken);
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        authenticator.Remote?.Dispose();
+        return Task.CompletedTask;
+    }
+}
