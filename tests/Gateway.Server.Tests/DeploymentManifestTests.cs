@@ -469,6 +469,174 @@ public sealed class DeploymentManifestTests
         }
     }
 
+    /// <summary>
+    /// The writer and gateway containers as real processes: the image's ENV plus each container's env and args from the
+    /// manifests, with only what cannot exist here replaced (pod paths by temporary directories, listeners by loopback
+    /// port 0, the Secret's values by generated ones, the NATS URL list by one local nats-server running the ConfigMap's
+    /// nats.conf without its cluster block, so Nats:Replicas becomes 1). They must start, turn ready and carry a message
+    /// from one client to another with an ES256 token verified by the mounted public key and a chat created with the
+    /// admin key. Once /metrics exists, the names only distributed roles export must be there too.
+    /// </summary>
+    [Fact]
+    public async Task Writer_and_gateway_start_from_their_manifest_environment_and_carry_a_message()
+    {
+        var natsServer = FindTool("nats-server", "/usr/sbin/nats-server")
+            ?? throw new Xunit.Sdk.XunitException("nats-server not found: install the Debian package nats-server (test.sh does)");
+        var dir = TestGateway.NewTempDirectory();
+        var processes = new List<Process>();
+        try
+        {
+            // NATS with the ConfigMap's configuration (token auth, JetStream), single node on loopback.
+            var natsPort = FreePort();
+            var conf = Regex.Replace(NatsConf(), @"(?ms)^cluster \{.*?^\}\s*$", "")
+                .Replace("listen: 0.0.0.0:4222", $"listen: 127.0.0.1:{natsPort}", StringComparison.Ordinal)
+                .Replace("http: 0.0.0.0:8222", $"http: 127.0.0.1:{FreePort()}", StringComparison.Ordinal)
+                .Replace("/data/jetstream", Path.Combine(dir, "js"), StringComparison.Ordinal)
+                .Replace("/var/run/nats/nats.pid", Path.Combine(dir, "nats.pid"), StringComparison.Ordinal);
+            Assert.DoesNotContain("routes", conf, StringComparison.Ordinal);
+            await File.WriteAllTextAsync(Path.Combine(dir, "nats.conf"), conf);
+            var natsToken = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+            processes.Add(StartProcess(natsServer, ["-c", Path.Combine(dir, "nats.conf")], new() { ["POD_NAME"] = "nats-0", ["NATS_TOKEN"] = natsToken }, dir));
+            await WaitForTcpAsync(natsPort);
+
+            // The Secret: an identity provider's EC key pair (the public half mounted), an admin key, the NATS token.
+            using var idp = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var adminKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            var secretValues = new Dictionary<string, string> { ["jwt-public.pem"] = idp.ExportSubjectPublicKeyInfoPem(), ["admin-key"] = adminKey, ["nats-token"] = natsToken };
+
+            var endpoints = new Dictionary<string, (Uri? Ws, Uri Http)>();
+            foreach (var container in OurContainers().OrderBy(c => c.Role() == "gateway"))
+            {
+                var role = container.Role();
+                var podDir = Path.Combine(dir, role);
+                var env = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var (key, value) in Dockerfile.Load().FinalEnv())
+                {
+                    env[key] = value;
+                }
+
+                foreach (var entry in container.EnvEntries())
+                {
+                    var name = Str(entry["name"])!;
+                    env[name] = Str(entry.GetValueOrDefault("value"))
+                        ?? (Str(Get(entry, "valueFrom", "secretKeyRef", "key")) is { } secretKey ? secretValues[secretKey]
+                        : Str(Get(entry, "valueFrom", "fieldRef", "fieldPath")) == "metadata.name" ? $"{role}-0"
+                        : throw new Xunit.Sdk.XunitException($"{container.Where}: {name} has a source this test does not know"));
+                }
+
+                // Volumes: each mount becomes a directory; a Secret volume gets the Secret's files. A value on a mount
+                // moves to that directory (once: the temporary directories are themselves under /tmp, a mount too).
+                var mounts = container.Mounts();
+                foreach (var (volume, _) in mounts)
+                {
+                    var local = Path.Combine(podDir, volume);
+                    Directory.CreateDirectory(local);
+                    if (Get(container.PodVolume(volume), "secret", "items") is List<object?> items)
+                    {
+                        foreach (var item in items.Select(Map))
+                        {
+                            await File.WriteAllTextAsync(Path.Combine(local, Str(item["path"])!), secretValues[Str(item["key"])!]);
+                        }
+                    }
+                }
+
+                foreach (var key in env.Keys.ToList())
+                {
+                    var value = env[key];
+                    if (mounts.Where(m => value == m.MountPath || value.StartsWith(m.MountPath + "/", StringComparison.Ordinal))
+                            .OrderByDescending(m => m.MountPath.Length).FirstOrDefault() is { Volume: { } volume, MountPath: var mountPath })
+                    {
+                        env[key] = Path.Combine(podDir, volume) + value[mountPath.Length..];
+                    }
+                }
+
+                // What only a cluster has: listeners on loopback (port 0, reported in a ports file), the local NATS.
+                Assert.Equal("0.0.0.0:8081", env["Gateway__HttpEndpoint"]);
+                env["Gateway__HttpEndpoint"] = "127.0.0.1:0";
+                env["Gateway__WebSocketEndpoint"] = "127.0.0.1:0";
+                env["Gateway__PortsFile"] = Path.Combine(podDir, "ports.json");
+                Assert.StartsWith("nats://nats-0.", env["Nats__Url"], StringComparison.Ordinal);
+                env["Nats__Url"] = $"nats://127.0.0.1:{natsPort}";
+                if (env.ContainsKey("Nats__Replicas"))
+                {
+                    env["Nats__Replicas"] = "1";
+                }
+
+                Assert.StartsWith(podDir, env["Gateway__DataDirectory"], StringComparison.Ordinal);
+                processes.Add(StartProcess("dotnet", [ServerDll(), .. container.Args], env, podDir));
+                var ports = await WaitForFileAsync(env["Gateway__PortsFile"], processes[^1]);
+                using var doc = JsonDocument.Parse(ports);
+                var ws = doc.RootElement.GetProperty("ws").GetString();
+                endpoints[role] = (string.IsNullOrEmpty(ws) ? null : new Uri(ws), new Uri(doc.RootElement.GetProperty("http").GetString()!));
+
+                using var http = new HttpClient { BaseAddress = endpoints[role].Http, Timeout = TimeSpan.FromSeconds(10) };
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
+                await WaitUntilAsync(async () => (await http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, $"{role} /readyz 200");
+            }
+
+            // A chat created with the admin key through the gateway, and a message between two clients whose ES256 tokens
+            // the gateway verifies with the mounted public key.
+            var idpKey = new Microsoft.IdentityModel.Tokens.ECDsaSecurityKey(idp);
+            string Token(string user) => new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler().CreateToken(new Microsoft.IdentityModel.Tokens.SecurityTokenDescriptor
+            {
+                Claims = new Dictionary<string, object> { ["sub"] = user, ["tid"] = "t1" },
+                Expires = DateTime.UtcNow.AddHours(1),
+                SigningCredentials = new Microsoft.IdentityModel.Tokens.SigningCredentials(idpKey, Microsoft.IdentityModel.Tokens.SecurityAlgorithms.EcdsaSha256),
+            });
+            using (var admin = new HttpClient { BaseAddress = endpoints["gateway"].Http, Timeout = TimeSpan.FromSeconds(30) })
+            using (var create = new HttpRequestMessage(HttpMethod.Post, "/v1/admin/tenants/t1/chats"))
+            {
+                create.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminKey);
+                create.Content = new StringContent("{\"chatId\":\"ops\",\"members\":[\"alice\",\"bob\"]}", Encoding.UTF8, "application/json");
+                using var created = await admin.SendAsync(create);
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }
+
+            await using var bob = await WsClient.ConnectAsync(endpoints["gateway"].Ws!, Token("bob"));
+            await bob.SubscribeAsync(new ChatCursor("ops", 0));
+            await bob.ReceiveAsync<SubscribedFrame>();
+            await bob.ReceiveAsync<CaughtUpFrame>();
+            await using var alice = await WsClient.ConnectAsync(endpoints["gateway"].Ws!, Token("alice"));
+            await alice.SendTextAsync("ops", "through the manifests");
+            Assert.Equal(1UL, (await alice.ReceiveAsync<SendAckFrame>()).Seq);
+            Assert.Equal("ops", (await bob.ReceiveAsync<MessageFrame>()).ChatId);
+
+            // Names only the distributed roles export (AgreedMetrics: Seen.Distributed), once /metrics exists.
+            string[] writerOnly = ["gateway_nats_connected", "gateway_projector_lag", "gateway_jetstream_append_duration_seconds"];
+            string[] gatewayOnly = ["gateway_nats_connected", "gateway_rpc_duration_seconds"];
+            foreach (var (role, names) in new[] { ("writer", writerOnly), ("gateway", gatewayOnly) })
+            {
+                using var http = new HttpClient { BaseAddress = endpoints[role].Http, Timeout = TimeSpan.FromSeconds(10) };
+                using var metrics = await http.GetAsync("/metrics");
+                if (metrics.StatusCode == HttpStatusCode.NotFound)
+                {
+                    continue;
+                }
+
+                var text = await metrics.Content.ReadAsStringAsync();
+                foreach (var name in names)
+                {
+                    Assert.True(Regex.IsMatch(text, $"^{name}(_bucket)?[{{ ]", RegexOptions.Multiline), $"{role} does not export {name}");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var process in Enumerable.Reverse(processes))
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                }
+
+                process.Dispose();
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Dockerfile and .dockerignore
     // ---------------------------------------------------------------------------------------------------------------
@@ -965,6 +1133,101 @@ public sealed class DeploymentManifestTests
                 Visit(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, m.Groups[1].Value.Replace('\\', '/'))));
             }
         }
+    }
+
+    private static Process StartProcess(string file, string[] args, Dictionary<string, string> env, string workingDirectory)
+    {
+        Directory.CreateDirectory(workingDirectory);
+        var start = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        // Only the variables given: nothing of ours inherited from the test's own environment.
+        foreach (var inherited in start.Environment.Keys.Where(k => k.StartsWith("Gateway__", StringComparison.OrdinalIgnoreCase) || k.StartsWith("Nats__", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            start.Environment.Remove(inherited);
+        }
+
+        foreach (var (k, v) in env)
+        {
+            start.Environment[k] = v;
+        }
+
+        var process = Process.Start(start)!;
+        var log = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        Logs[process.Id] = log;
+        return process;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, StringBuilder> Logs = new();
+
+    private static async Task<string> WaitForFileAsync(string file, Process process)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (!File.Exists(file))
+        {
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                await Task.Delay(200);
+                throw new Xunit.Sdk.XunitException($"the server did not start (exit {(process.HasExited ? process.ExitCode : "none")}):\n{Logs[process.Id]}");
+            }
+
+            await Task.Delay(50);
+        }
+
+        return await File.ReadAllTextAsync(file);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new Xunit.Sdk.XunitException($"not reached within 60 s: {what}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task WaitForTcpAsync(int port)
+    {
+        await WaitUntilAsync(async () =>
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }, $"something listening on 127.0.0.1:{port}");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The server built next to this test (same configuration and target framework).</summary>
+    private static string ServerDll()
+    {
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var dll = Path.Combine(Root, "src", "Gateway.Server", "bin", testBin.Parent!.Name, testBin.Name, "Gateway.Server.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("build the server first", dll);
     }
 
     private static async Task<int> RunHealthCheckAsync(string script, string endpoint) =>
