@@ -122,11 +122,12 @@ public sealed class DeploymentManifestTests
                 }
             }
 
-            // Key files must be files the pod mounts from the Secret.
+            // Key files must be files the pod mounts from the Secret. (AdminKeyFile and SigningKeyFile are accepted here for
+            // when the options grow them; the settings test decides whether a name exists.)
             var settings = container.Settings();
             foreach (var (key, value) in settings)
             {
-                if (value is null || !Regex.IsMatch(key, @"^Gateway:(Auth:(PublicKeyFiles:\d+|JwksFile)|Tls:(CertificatePath|KeyPath))$", RegexOptions.IgnoreCase))
+                if (value is null || !Regex.IsMatch(key, @"^Gateway:(Auth:(PublicKeyFiles:\d+|JwksFile|AdminKeyFile|SigningKeyFile)|Tls:(CertificatePath|KeyPath))$", RegexOptions.IgnoreCase))
                 {
                     continue;
                 }
@@ -149,12 +150,12 @@ public sealed class DeploymentManifestTests
             }
 
             // The server refuses to start without keys outside loopback: every container must configure both kinds.
-            if (!settings.Keys.Any(k => Regex.IsMatch(k, @"^Gateway:Auth:(PublicKeyFiles:\d+|JwksFile|SigningKey)$", RegexOptions.IgnoreCase)))
+            if (!settings.Keys.Any(k => Regex.IsMatch(k, @"^Gateway:Auth:(PublicKeyFiles:\d+|JwksFile|JwksUrl|SigningKey|SigningKeyFile)$", RegexOptions.IgnoreCase)))
             {
                 problems.Add($"{container.Where}: no token verification key (Gateway:Auth:PublicKeyFiles / JwksFile / SigningKey)");
             }
 
-            if (!settings.ContainsKey("Gateway:Auth:AdminKey"))
+            if (!settings.ContainsKey("Gateway:Auth:AdminKey") && !settings.ContainsKey("Gateway:Auth:AdminKeyFile"))
             {
                 problems.Add($"{container.Where}: no Gateway:Auth:AdminKey");
             }
