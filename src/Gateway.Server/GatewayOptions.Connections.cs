@@ -1,6 +1,6 @@
 namespace Gateway.Server;
 
-/// <summary>Connection-level limits, TLS and draining (see README "Limits" and docs/OPERATIONS.md "Draining a pod").</summary>
+/// <summary>Connection-level limits, TLS and draining (see README "Limits" and docs/OPERATIONS.md "Draining and rolling gateway pods").</summary>
 public sealed partial class GatewayOptions
 {
     /// <summary>Most concurrent WebSocket connections from one source IP address on this server (0 disables). Over it the
