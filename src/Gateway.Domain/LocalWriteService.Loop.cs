@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Gateway.Domain.Internal;
 using Gateway.Domain.Ports;
@@ -342,6 +343,7 @@ public sealed partial class LocalWriteService
             return;
         }
 
+        var started = Stopwatch.GetTimestamp();
         try
         {
             var append = _store.AppendAsync(_messages, CancellationToken.None);
@@ -371,6 +373,9 @@ public sealed partial class LocalWriteService
             return;
         }
 
+        // Monotonic, this process: the gateway that fans the event out measures delivery lag against it.
+        var committedAt = Stopwatch.GetTimestamp();
+        WriteMetrics.RecordCommit(started, _messages.Count);
         for (var i = 0; i < _messages.Count; i++)
         {
             var message = _messages[i];
@@ -382,7 +387,7 @@ public sealed partial class LocalWriteService
                 _accepted[i].Message.TraceId,
                 message.TenantId,
                 message.ChatId,
-                new MessageCreated(message)));
+                new MessageCreated(message)) { CommittedAt = committedAt });
             if (!publish.IsCompletedSuccessfully)
             {
                 await publish.ConfigureAwait(false);

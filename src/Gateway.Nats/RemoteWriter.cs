@@ -135,6 +135,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
     /// picks a writer per request, so a retry usually reaches another one.</remarks>
     private async Task<byte[]?> RequestAsync(string subject, byte[] request, CancellationToken cancellationToken)
     {
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var deadline = Environment.TickCount64 + _options.CommandDeadlineMs;
         var replyOpts = new NatsSubOpts { Timeout = TimeSpan.FromMilliseconds(_options.RequestTimeoutMs) };
         while (true)
@@ -149,6 +150,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
                 var reply = await _connection.RequestAsync<byte[], byte[]>(subject, request, replyOpts: replyOpts, cancellationToken: attempt.Token).ConfigureAwait(false);
                 if (!RpcCodec.IsUnavailable(reply.Data) || Environment.TickCount64 + RetryPause.TotalMilliseconds >= deadline)
                 {
+                    NatsMetrics.RecordRpc(subject, RpcCodec.IsUnavailable(reply.Data) ? "unavailable" : "ok", startedAt);
                     return reply.Data;
                 }
 
@@ -158,6 +160,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
             {
                 if (Environment.TickCount64 + RetryPause.TotalMilliseconds >= deadline)
                 {
+                    NatsMetrics.RecordRpc(subject, "timeout", startedAt);
                     return null;
                 }
 

@@ -44,9 +44,10 @@ public static partial class GatewayHost
         Validate(options);
 
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<JwtAuthenticator>();
         var role = ParseRole(builder.Configuration);
+        services.AddSingleton(_ => new GatewayMetrics(RoleName(role)));
+        AddTelemetry(builder, role);
         var nats = builder.Configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
         var roleErrors = new List<string>();
         ValidateNats(role, nats, roleErrors);
@@ -141,6 +142,7 @@ public static partial class GatewayHost
         HttpErrors.UseJsonErrors(app);
         HttpApi.Map(app);
         MapReadiness(app);
+        MapTelemetry(app);
         app.Lifetime.ApplicationStarted.Register(() => endpoints.OnStarted(app, options));
 
         // SIGTERM raises ApplicationStopping before the host's StopAsync runs the drain (DrainCoordinator.StoppingAsync):

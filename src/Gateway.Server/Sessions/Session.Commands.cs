@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Protocol;
 using Gateway.Server.Fanout;
@@ -16,9 +17,11 @@ internal sealed partial class Session
     private ValueTask HandleSend(in ClientFrame f)
     {
         // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
+        var receivedAt = Stopwatch.GetTimestamp();
         var o = _services.Options;
         if (!TryTakeOrRefuse(RateKind.Send, f.RequestId, "send"))
         {
+            GatewayMetrics.SendAnswered(http: false, ErrorCode.RateLimited, receivedAt);
             return default;
         }
 
@@ -26,6 +29,7 @@ internal sealed partial class Session
             f.ContentType.Length > ProtocolConstants.MaxContentTypeBytes || f.Content.Length > o.MaxContentBytes)
         {
             SendError(f.RequestId, ErrorCode.ValidationFailed, "a field is longer than its limit (see proto/PROTOCOL.md)");
+            GatewayMetrics.SendAnswered(http: false, ErrorCode.ValidationFailed, receivedAt);
             return default;
         }
 
@@ -37,10 +41,10 @@ internal sealed partial class Session
         // Bounded sends in flight per connection: when all slots are taken the receive loop waits, which stops
         // reading the socket and pushes back on the client through TCP.
         var slots = _sendSlots ??= new SemaphoreSlim(o.MaxInFlightSends, o.MaxInFlightSends);
-        return slots.Wait(0) ? StartSend(command, requestId) : new ValueTask(WaitSlotThenSendAsync(command, requestId));
+        return slots.Wait(0) ? StartSend(command, requestId, receivedAt) : new ValueTask(WaitSlotThenSendAsync(command, requestId, receivedAt));
     }
 
-    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId)
+    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId, long receivedAt)
     {
         try
         {
@@ -51,10 +55,10 @@ internal sealed partial class Session
             return; // the connection is closing; the client retries with the same clientMessageId
         }
 
-        await StartSend(command, requestId).ConfigureAwait(false);
+        await StartSend(command, requestId, receivedAt).ConfigureAwait(false);
     }
 
-    private ValueTask StartSend(SendMessage command, uint requestId)
+    private ValueTask StartSend(SendMessage command, uint requestId, long receivedAt)
     {
         ValueTask<SendResult> pending;
         try
@@ -66,23 +70,24 @@ internal sealed partial class Session
             _sendSlots!.Release();
             _services.Logger.LogError(e, "Send failed");
             SendError(requestId, ErrorCode.Internal, "internal error; retry with the same clientMessageId");
+            GatewayMetrics.SendAnswered(http: false, ErrorCode.Internal, receivedAt);
             return default;
         }
 
         if (pending.IsCompletedSuccessfully)
         {
             _sendSlots!.Release();
-            CompleteSend(requestId, command.ChatId, pending.Result);
+            CompleteSend(requestId, command.ChatId, pending.Result, receivedAt);
         }
         else
         {
-            _ = AwaitSendAsync(pending, requestId, command.ChatId);
+            _ = AwaitSendAsync(pending, requestId, command.ChatId, receivedAt);
         }
 
         return default;
     }
 
-    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId)
+    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId, long receivedAt)
     {
         SendResult result;
         try
@@ -99,21 +104,22 @@ internal sealed partial class Session
             _sendSlots!.Release();
         }
 
-        CompleteSend(requestId, chatId, result);
+        CompleteSend(requestId, chatId, result, receivedAt);
     }
 
-    private void CompleteSend(uint requestId, string chatId, in SendResult result)
+    private void CompleteSend(uint requestId, string chatId, in SendResult result, long receivedAt)
     {
-        _services.Metrics.Sends.Add(1, new KeyValuePair<string, object?>("result", result.Error.ToString()));
         if (!result.IsSuccess)
         {
             SendError(requestId, result.Error, result.ErrorMessage ?? result.Error.ToString());
+            GatewayMetrics.SendAnswered(http: false, result.Error, receivedAt);
             return;
         }
 
         var frame = OutboundFrame.Rent(128);
         ServerFrameWriter.WriteSendAck(frame, requestId, chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate);
         Enqueue(frame);
+        GatewayMetrics.SendAnswered(http: false, ErrorCode.None, receivedAt);
     }
 
     private ValueTask HandleSubscribe(in ClientFrame f)

@@ -218,7 +218,9 @@ internal sealed partial class Session : IWebSocketMessageHandler
 
         if (!Connection.Closing.IsCancellationRequested)
         {
-            _services.Metrics.SlowConsumerCloses.Add(1);
+            // Which bound was hit: the frame count or the bytes (a fixed label value each, no allocation).
+            _services.Metrics.SlowConsumerCloses.Add(1, new KeyValuePair<string, object?>(
+                "reason", Connection.FramesQueued >= _services.Options.MaxOutboundFrames ? "frames" : "bytes"));
             _services.Logger.LogInformation("Session {Session} ({User}) closed as slow consumer", SessionId, UserId);
             Connection.Close(CloseCodes.SlowConsumer, "slow consumer: resume from your cursors");
         }
