@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Gateway.Domain;
 using Gateway.Server.Connections;
 using NATS.Client.Core;
@@ -45,11 +46,6 @@ public static partial class GatewayHost
                 // On .NET 9 and later this enables the runtime's own "System.Runtime" meter (dotnet.* instruments).
                 m.AddRuntimeInstrumentation();
 
-                // Four of the runtime's gauges end in ".count", which Prometheus reserves for histograms and summaries
-                // (promtool rejects them): exported under plural names instead.
-                m.AddView(static instrument => instrument.Meter.Name == "System.Runtime" && RuntimeRenames.TryGetValue(instrument.Name, out var name)
-                    ? new MetricStreamConfiguration { Name = name }
-                    : null);
                 m.AddPrometheusExporter();
                 if (otlp)
                 {
@@ -64,6 +60,22 @@ public static partial class GatewayHost
                     t.AddOtlpExporter();
                 }
             });
+
+        builder.Services.ConfigureOpenTelemetryMeterProvider(static (services, b) =>
+        {
+            var own = services.GetRequiredService<IMeterFactory>();
+            b.AddView(instrument =>
+                // Meters made by a meter factory belong to one host (Kestrel's, our NATS gauge): a host that shares
+                // the process with others (tests) exports only its own, so that it never merges another host's
+                // series into its own, nor loses them when that host stops.
+                instrument.Meter.Scope is IMeterFactory scope && !ReferenceEquals(scope, own) ? MetricStreamConfiguration.Drop
+
+                // Four of the runtime's gauges end in ".count", which Prometheus reserves for histograms and
+                // summaries (promtool rejects them): exported under plural names instead.
+                : instrument.Meter.Name == "System.Runtime" && RuntimeRenames.TryGetValue(instrument.Name, out var name)
+                    ? new MetricStreamConfiguration { Name = name }
+                    : null);
+        });
     }
 
     /// <summary><c>GET /metrics</c> (Prometheus text format; OpenMetrics when the scraper asks for it). Only the HTTP listener
@@ -75,7 +87,7 @@ public static partial class GatewayHost
         metrics.OutboundQueued = drain.FramesQueued;
         if (app.Services.GetService<INatsConnection>() is { } nats)
         {
-            metrics.NatsConnected = () => nats.ConnectionState == NatsConnectionState.Open;
+            GatewayMetrics.ObserveNats(app.Services.GetRequiredService<IMeterFactory>(), () => nats.ConnectionState == NatsConnectionState.Open);
         }
 
         app.MapPrometheusScrapingEndpoint("/metrics");

@@ -58,9 +58,6 @@ public sealed class GatewayMetrics : IDisposable
     internal static readonly ObservableGauge<int> BuildInfoGauge = Meter.CreateObservableGauge(
         "gateway.build.info", ObserveBuildInfo, "{build}", "Always 1; the labels say which version runs in which role");
 
-    internal static readonly ObservableGauge<int> NatsConnectedGauge = Meter.CreateObservableGauge(
-        "gateway.nats.connected", ObserveNats, "{connection}", "1 while connected to NATS, 0 while not (distributed roles only)");
-
     /// <summary>The version this build reports: the assembly's informational version without the source revision.</summary>
     public static readonly string Version = ReadVersion();
 
@@ -112,8 +109,15 @@ public sealed class GatewayMetrics : IDisposable
     /// <summary>Frames queued to this host's sockets (set by the host; null: none).</summary>
     internal Func<long>? OutboundQueued { get; set; }
 
-    /// <summary>Whether this host's NATS connection is open (set by the distributed roles; null: not a NATS role).</summary>
-    internal Func<bool>? NatsConnected { get; set; }
+    /// <summary>
+    /// Starts <c>gateway.nats.connected</c> for a distributed role: 1 while <paramref name="connected"/> says so, else 0.
+    /// Unlike the sums above, one host's connection state cannot be added to another's, so this gauge is the host's own,
+    /// on a meter of the host's <paramref name="meterFactory"/> (disposed with the host; other hosts in the same process
+    /// drop it, see <see cref="GatewayHost"/>).
+    /// </summary>
+    internal static void ObserveNats(IMeterFactory meterFactory, Func<bool> connected) =>
+        meterFactory.Create(WriteMetrics.MeterName).CreateObservableGauge(
+            "gateway.nats.connected", () => connected() ? 1 : 0, "{connection}", "1 while connected to NATS, 0 while not (distributed roles only)");
 
     /// <summary>For <see cref="Gateway.WebSockets.WebSocketOptions.TimestampedFrameWritten"/>: a live Message frame with its
     /// commit time reached the socket.</summary>
@@ -180,26 +184,6 @@ public sealed class GatewayMetrics : IDisposable
         foreach (var role in Live.Keys.Select(m => m.Role).Distinct())
         {
             yield return new Measurement<int>(1, new KeyValuePair<string, object?>("version", Version), new KeyValuePair<string, object?>("role", role));
-        }
-    }
-
-    private static IEnumerable<Measurement<int>> ObserveNats()
-    {
-        // One series: connected only if every NATS role in this process is (one in production).
-        var any = false;
-        var all = true;
-        foreach (var m in Live.Keys)
-        {
-            if (m.NatsConnected is { } connected)
-            {
-                any = true;
-                all &= connected();
-            }
-        }
-
-        if (any)
-        {
-            yield return new Measurement<int>(all ? 1 : 0);
         }
     }
 
