@@ -26,7 +26,7 @@ public sealed class ReadinessTests
             Assert.Contains("\"nats\":\"Healthy\"", body, StringComparison.Ordinal);
         }
 
-        Assert.Equal(1, PrometheusText.Sum(PrometheusText.Parse(await gateway.Http.GetStringAsync("/metrics")), "gateway_nats_connected"));
+        Assert.Equal(1, await PollNatsConnectedAsync(gateway, 1));
 
         nats.Kill();
         foreach (var host in new[] { gateway, writer })
@@ -39,7 +39,7 @@ public sealed class ReadinessTests
             Assert.StartsWith("Unhealthy: not connected to NATS", doc.RootElement.GetProperty("checks").GetProperty("nats").GetString(), StringComparison.Ordinal);
         }
 
-        Assert.Equal(0, PrometheusText.Sum(PrometheusText.Parse(await gateway.Http.GetStringAsync("/metrics")), "gateway_nats_connected"));
+        Assert.Equal(0, await PollNatsConnectedAsync(gateway, 0));
 
         // Liveness is not readiness: the process is fine, it only should not get traffic.
         Assert.Equal("ok", await gateway.Http.GetStringAsync("/healthz"));
@@ -51,7 +51,24 @@ public sealed class ReadinessTests
             Assert.True(status == 200, $"not ready again after nats-server came back: {body}");
         }
 
-        Assert.Equal(1, PrometheusText.Sum(PrometheusText.Parse(await gateway.Http.GetStringAsync("/metrics")), "gateway_nats_connected"));
+        Assert.Equal(1, await PollNatsConnectedAsync(gateway, 1));
+    }
+
+    /// <summary>gateway_nats_connected, polled until it is <paramref name="expected"/> or the deadline passed (the
+    /// exporter may answer from a scrape a few hundred milliseconds old).</summary>
+    private static async Task<double?> PollNatsConnectedAsync(RoleHost host, double expected)
+    {
+        var deadline = DateTime.UtcNow + Within;
+        while (true)
+        {
+            var value = PrometheusText.Sum(PrometheusText.Parse(await host.Http.GetStringAsync("/metrics")), "gateway_nats_connected");
+            if (value == expected || DateTime.UtcNow > deadline)
+            {
+                return value;
+            }
+
+            await Task.Delay(200);
+        }
     }
 
     private static async Task<(int Status, string Body)> PollReadyzAsync(RoleHost host, Func<(int Status, string[] Failing), bool> done)

@@ -16,8 +16,9 @@ internal sealed partial class Session
 
     private ValueTask HandleSend(in ClientFrame f)
     {
-        // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
         var receivedAt = Stopwatch.GetTimestamp();
+
+        // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
         var o = _services.Options;
         if (!TryTakeOrRefuse(RateKind.Send, f.RequestId, "send"))
         {
