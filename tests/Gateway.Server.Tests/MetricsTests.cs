@@ -116,6 +116,24 @@ public sealed class MetricsTests
         Assert.True(PrometheusText.Sum(samples, "gateway_slow_consumer_closes_total", ("reason", "bytes")) >= 1);
     }
 
+    [Fact]
+    public async Task The_tracer_provider_listens_to_source_Gateway_and_OTLP_is_turned_on_by_its_endpoint_variable()
+    {
+        // OTLP towards a port nothing listens on: exports fail quietly in the background, the host serves as before.
+        await using var gw = await TestGateway.StartAsync(null, "--OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9");
+        using var source = new System.Diagnostics.ActivitySource("Gateway");
+        Assert.True(source.HasListeners(), "no tracer provider listens to ActivitySource 'Gateway'");
+        using (var activity = source.StartActivity("metrics-test"))
+        {
+            Assert.NotNull(activity); // sampled: a span of this source would be exported
+        }
+
+        var provider = gw.Services.GetService(typeof(OpenTelemetry.Trace.TracerProvider));
+        Assert.NotNull(provider);
+        using var ok = await gw.Http.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
     internal static async Task<List<PromSample>> ScrapeUntilAsync(HttpClient http, Func<List<PromSample>, bool> done, int timeoutSeconds = 30)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
