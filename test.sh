@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite the way CI does: restore, build (Release), every test project, then one summary line.
-# Installs what the tests need when it is missing (nats-server, for the distributed-mode tests).
+# Installs what the tests need when it is missing (nats-server, for the distributed-mode tests; prometheus and promtool,
+# for the metrics tests).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -8,6 +9,15 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null) \
       || echo "warning: could not install nats-server (needed only by distributed-mode tests)" >&2
+  fi
+fi
+
+# The metrics tests start their own Prometheus (own config, store and port); the package's service is not needed, and
+# a policy-rc.d that denies service starts (as in containers) leaves it stopped.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+      || echo "warning: could not install prometheus (the metrics tests will fail and say so)" >&2
   fi
 fi
 

@@ -19,7 +19,16 @@ public sealed record EventEnvelope(
     string? TraceId,
     string TenantId,
     string ChatId,
-    object Payload);
+    object Payload)
+{
+    /// <summary>
+    /// When the event became durable, as a <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> value of THIS process
+    /// (0: unknown). Not part of the event's content: it travels with it in process only, so that the gateway can measure
+    /// delivery lag (commit → frame handed to the socket) with a monotonic clock. A distributed bus derives it from the
+    /// writer's wall-clock time on arrival.
+    /// </summary>
+    public long CommittedAt { get; init; }
+}
 
 /// <summary>Event type names.</summary>
 public static class EventTypes

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Gateway.Domain.Internal;
 using Gateway.Domain.Ports;
@@ -343,6 +344,7 @@ public sealed partial class LocalWriteService
         }
 
         using var commit = GatewayTracing.Enabled ? StartCommitSpan() : null;
+        var started = Stopwatch.GetTimestamp();
         try
         {
             var append = _store.AppendAsync(_messages, CancellationToken.None);
@@ -375,6 +377,9 @@ public sealed partial class LocalWriteService
             return;
         }
 
+        // Monotonic, this process: the gateway that fans the event out measures delivery lag against it.
+        var committedAt = Stopwatch.GetTimestamp();
+        WriteMetrics.RecordCommit(started, _messages.Count);
         for (var i = 0; i < _messages.Count; i++)
         {
             var message = _messages[i];
@@ -386,7 +391,7 @@ public sealed partial class LocalWriteService
                 _accepted[i].Message.TraceId,
                 message.TenantId,
                 message.ChatId,
-                new MessageCreated(message)));
+                new MessageCreated(message)) { CommittedAt = committedAt });
             if (!publish.IsCompletedSuccessfully)
             {
                 await publish.ConfigureAwait(false);

@@ -47,6 +47,7 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
     private readonly object _cacheLock = new();
     private long _cacheGeneration;
     private readonly Task _loop;
+    private readonly IDisposable _queueGauge;
     private int _disposed;
 
     /// <summary>Starts the commit loop.</summary>
@@ -79,7 +80,15 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
             FullMode = BoundedChannelFullMode.Wait,
         });
         _loop = StartCommitThread();
+        _queueGauge = WriteMetrics.AddQueueSource(this, () => _queue.Reader.Count);
     }
+
+    /// <summary>True while the commit loop runs (readiness): false once it has stopped, after <see cref="DisposeAsync"/>
+    /// or because it failed (<see cref="CommitLoopFault"/>).</summary>
+    public bool IsCommitLoopRunning => !_loop.IsCompleted;
+
+    /// <summary>Why the commit loop stopped, if it failed.</summary>
+    public Exception? CommitLoopFault => _loop.Exception?.GetBaseException();
 
     /// <inheritdoc />
     /// <remarks>
@@ -194,6 +203,7 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
         }
 
         await _loop.ConfigureAwait(false);
+        _queueGauge.Dispose();
         _wake.Dispose(); // the commit thread has returned
     }
 

@@ -81,7 +81,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
         }
 
         var chat = Chat(command.TenantId, command.ChatId);
-        await chat.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await NatsMetrics.WaitCountedAsync(chat.Gate, cancellationToken).ConfigureAwait(false);
         try
         {
             for (var attempt = 0; attempt < MaxCasAttempts; attempt++)
@@ -105,6 +105,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                 var issued = System.Diagnostics.Stopwatch.GetTimestamp();
                 var outcome = await _log.AppendAsync(chat.Subject, WireCodec.EncodeEvent(e), chat.LastStreamSeq,
                     Subjects.EventClaim(command.TenantId, command.ChatId, e.EventNo), cancellationToken, command.TraceId, command.TraceState).ConfigureAwait(false);
+                NatsMetrics.RecordAppend(outcome.Status, issued);
                 switch (outcome.Status)
                 {
                     case PublishStatus.Stored:
@@ -254,7 +255,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
     private async ValueTask<AdminResult> ChangeMembersAsync(string tenantId, string chatId, string[] users, LogEventKind kind, bool mustExist, CancellationToken cancellationToken)
     {
         var chat = Chat(tenantId, chatId);
-        await chat.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await NatsMetrics.WaitCountedAsync(chat.Gate, cancellationToken).ConfigureAwait(false);
         try
         {
             for (var attempt = 0; attempt < MaxCasAttempts; attempt++)
@@ -280,6 +281,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
                 var issued = System.Diagnostics.Stopwatch.GetTimestamp();
                 var outcome = await _log.AppendAsync(chat.Subject, WireCodec.EncodeEvent(e), chat.LastStreamSeq, Subjects.EventClaim(tenantId, chatId, e.EventNo), cancellationToken)
                     .ConfigureAwait(false);
+                NatsMetrics.RecordAppend(outcome.Status, issued);
                 switch (outcome.Status)
                 {
                     case PublishStatus.Stored:

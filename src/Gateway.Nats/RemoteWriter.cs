@@ -145,6 +145,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
     /// picks a writer per request, so a retry usually reaches another one.</remarks>
     private async Task<byte[]?> RequestAsync(string subject, byte[] request, CancellationToken cancellationToken, NatsHeaders? headers = null)
     {
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var deadline = Environment.TickCount64 + _options.CommandDeadlineMs;
         var replyOpts = new NatsSubOpts { Timeout = TimeSpan.FromMilliseconds(_options.RequestTimeoutMs) };
         while (true)
@@ -159,6 +160,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
                 var reply = await _connection.RequestAsync<byte[], byte[]>(subject, request, headers, replyOpts: replyOpts, cancellationToken: attempt.Token).ConfigureAwait(false);
                 if (!RpcCodec.IsUnavailable(reply.Data) || Environment.TickCount64 + RetryPause.TotalMilliseconds >= deadline)
                 {
+                    NatsMetrics.RecordRpc(subject, RpcCodec.IsUnavailable(reply.Data) ? "unavailable" : "ok", startedAt);
                     return reply.Data;
                 }
 
@@ -168,6 +170,7 @@ public sealed class RemoteWriter : IWriteService, IMessageHistory, IMembership
             {
                 if (Environment.TickCount64 + RetryPause.TotalMilliseconds >= deadline)
                 {
+                    NatsMetrics.RecordRpc(subject, "timeout", startedAt);
                     return null;
                 }
 

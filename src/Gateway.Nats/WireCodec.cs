@@ -30,17 +30,40 @@ public enum LogEventKind
 /// <param name="EventNo">Dense per-chat event number (1, 2, …) over all kinds of event: the writer that loses a CAS race
 /// compares it with the chat's message head to learn whether only messages were appended meanwhile.</param>
 /// <param name="Head">The chat's message head after this event.</param>
+/// <param name="AppendedAtUs">Unix microseconds (the writer's wall clock) at which the event was encoded for its append,
+/// stamped by <see cref="WireCodec.EncodeEvent"/>; 0 when the event predates the field. Gateways measure delivery lag
+/// from it.</param>
 public sealed record LogEvent(
     LogEventKind Kind, string EventId, long OccurredAt, string? TraceId, string TenantId, string ChatId, ChatMessage? Message, IReadOnlyList<string> Users,
-    ulong EventNo = 0, ulong Head = 0)
+    ulong EventNo = 0, ulong Head = 0, long AppendedAtUs = 0)
 {
+    /// <summary>
+    /// <see cref="AppendedAtUs"/> as a <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> value of this process (0 when
+    /// unknown): the writer's wall clock against ours, so it is as good as the two clocks agree (NTP), and it includes the
+    /// append's own round trip (the commit completes inside it), so the delivery lag measured from it is an upper bound by
+    /// at most one append. A time in our future (clock skew) counts as now.
+    /// </summary>
+    public long CommittedAtTimestamp()
+    {
+        if (AppendedAtUs <= 0)
+        {
+            return 0;
+        }
+
+        var ageUs = Math.Max(0, (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10 - AppendedAtUs);
+        return System.Diagnostics.Stopwatch.GetTimestamp() - (long)(ageUs * (System.Diagnostics.Stopwatch.Frequency / 1_000_000.0));
+    }
+
     /// <summary>The canonical envelopes this event stands for (a MembersAdded of n users is n MemberAdded events).</summary>
     public IEnumerable<EventEnvelope> ToEnvelopes()
     {
         switch (Kind)
         {
             case LogEventKind.MessageCreated:
-                yield return new EventEnvelope(EventId, EventTypes.MessageCreated, OccurredAt, EventTypes.SchemaVersion, TraceId, TenantId, ChatId, new MessageCreated(Message!));
+                yield return new EventEnvelope(EventId, EventTypes.MessageCreated, OccurredAt, EventTypes.SchemaVersion, TraceId, TenantId, ChatId, new MessageCreated(Message!))
+                {
+                    CommittedAt = CommittedAtTimestamp(),
+                };
                 break;
             case LogEventKind.MembersAdded:
                 foreach (var u in Users)
@@ -76,7 +99,7 @@ public static class WireCodec
         ArgumentNullException.ThrowIfNull(e);
         var buffer = new ArrayBufferWriter<byte>(256 + (e.Message?.Content.Length ?? 0));
         var w = new MessagePackWriter(buffer);
-        w.WriteArrayHeader(10);
+        w.WriteArrayHeader(11);
         w.Write(LogSchema);
         w.Write((int)e.Kind);
         w.Write(e.EventId);
@@ -95,6 +118,9 @@ public static class WireCodec
 
         w.Write(e.EventNo);
         w.Write(e.Head);
+
+        // Stamped here, right before the append is issued, unless the caller set it (a re-encode of a stored event).
+        w.Write(e.AppendedAtUs > 0 ? e.AppendedAtUs : (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10);
         w.Flush();
         return buffer.WrittenSpan.ToArray();
     }
@@ -125,7 +151,12 @@ public static class WireCodec
             e = e with { EventNo = r.ReadUInt64(), Head = r.ReadUInt64() };
         }
 
-        for (var i = 10; i < n; i++)
+        if (n >= 11)
+        {
+            e = e with { AppendedAtUs = r.ReadInt64() };
+        }
+
+        for (var i = 11; i < n; i++)
         {
             r.Skip();
         }

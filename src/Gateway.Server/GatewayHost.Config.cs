@@ -14,7 +14,7 @@ public static partial class GatewayHost
 {
     /// <summary>
     /// Logging defaults: one line per entry with a UTC ISO-8601 timestamp, and no per-request lines from ASP.NET Core
-    /// (routing, hosting diagnostics, Kestrel), so health probes write nothing. The same values are in the
+    /// (routing, hosting diagnostics, Kestrel), so health probes write nothing, not even a failing readiness probe. The same values are in the
     /// <c>appsettings.json</c> shipped next to the binary, where operators see and edit them; these are the floor that
     /// holds however the server is started (tests hosting it in process, a binary copied without its json). JSON logs:
     /// <c>--Logging:Console:FormatterName=json</c> (or <c>Logging__Console__FormatterName=json</c>).
@@ -24,6 +24,10 @@ public static partial class GatewayHost
         ["Logging:LogLevel:Default"] = "Information",
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
+
+        // A failing readiness check logs an Error line per check on every probe (a kubelet probes every few seconds);
+        // the cause is logged once where it happens (e.g. the NATS disconnect) and /readyz names the failing check.
+        ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Critical",
         ["Logging:Console:FormatterName"] = "simple",
         ["Logging:Console:FormatterOptions:SingleLine"] = "true",
         ["Logging:Console:FormatterOptions:IncludeScopes"] = "false",

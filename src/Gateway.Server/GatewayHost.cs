@@ -40,9 +40,11 @@ public static partial class GatewayHost
         var options = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
 
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<JwtAuthenticator>();
         var role = ParseRole(builder.Configuration);
+        services.AddSingleton(_ => new GatewayMetrics(RoleName(role)));
+        AddTelemetry(builder, role);
+        AddReadiness(services, role);
         var nats = builder.Configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
 
         switch (role)
@@ -142,6 +144,7 @@ public static partial class GatewayHost
         HttpErrors.UseJsonErrors(app);
         HttpApi.Map(app);
         MapReadiness(app);
+        MapTelemetry(app);
         app.Lifetime.ApplicationStarted.Register(() => endpoints.OnStarted(app, options));
 
         // SIGTERM raises ApplicationStopping before the host's StopAsync runs the drain (DrainCoordinator.StoppingAsync):
@@ -149,20 +152,6 @@ public static partial class GatewayHost
         var drain = app.Services.GetRequiredService<DrainCoordinator>();
         app.Lifetime.ApplicationStopping.Register(drain.BeginDrain);
         return app;
-    }
-
-    /// <summary><c>GET /readyz</c>: 200 <c>ready</c> while this server takes connections, 503 <c>draining</c> from the moment
-    /// it starts shutting down, so the load balancer stops sending new clients here; 503 with the reason while a
-    /// distributed role is starting or a writer's projection is far behind the log or stalled. <c>/healthz</c> (liveness) stays 200.</summary>
-    private static void MapReadiness(WebApplication app)
-    {
-        var drain = app.Services.GetRequiredService<DrainCoordinator>();
-        var nats = app.Services.GetService<NatsRuntime>();
-        app.MapGet("/readyz", () => drain.IsDraining
-            ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : nats?.NotReadyReason() is { } reason
-                ? Results.Text(reason, statusCode: StatusCodes.Status503ServiceUnavailable)
-                : Results.Text("ready"));
     }
 
     private static ListenOptions Listen(KestrelServerOptions kestrel, string endpoint, Action<ListenOptions> configure)

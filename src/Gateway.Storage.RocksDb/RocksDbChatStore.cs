@@ -365,6 +365,31 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
         }
     }
 
+    /// <summary>
+    /// Readiness: true while the database is open and has taken no background error (a failed flush or compaction, e.g.
+    /// a full disk, makes RocksDB refuse every later write until it is reopened); otherwise false with the reason.
+    /// </summary>
+    public bool IsHealthy(out string? problem)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            problem = "the store is closed";
+            return false;
+        }
+
+        Enter();
+        try
+        {
+            var errors = _db.GetProperty("rocksdb.background-errors");
+            problem = errors is null or "0" ? null : $"RocksDB reports {errors} background error(s); writes fail until the store is reopened";
+            return problem is null;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     /// <summary>Waits for calls in progress, then closes the database.</summary>
     public void Dispose()
     {

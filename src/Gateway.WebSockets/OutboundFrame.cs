@@ -63,6 +63,14 @@ public sealed class OutboundFrame : IBufferWriter<byte>
     /// <summary>The opcode given to <see cref="Seal"/>.</summary>
     public WebSocketOpcode Opcode { get; private set; }
 
+    /// <summary>
+    /// An optional <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> value the producer attaches (0: none), e.g. when
+    /// the frame's content became durable. A connection that writes a frame with one calls
+    /// <see cref="WebSocketOptions.TimestampedFrameWritten"/>, so the host can measure how long content took to reach the
+    /// socket. Set it before the frame is enqueued anywhere; <see cref="Rent"/> clears it.
+    /// </summary>
+    public long Timestamp { get; set; }
+
     /// <summary>Whether <see cref="Seal"/> was called.</summary>
     public bool IsSealed => _sealed;
 
@@ -103,6 +111,7 @@ public sealed class OutboundFrame : IBufferWriter<byte>
         frame._written = 0;
         frame._start = HeaderReserve;
         frame._sealed = false;
+        frame.Timestamp = 0;
         frame.Opcode = WebSocketOpcode.Binary;
         Volatile.Write(ref frame._refCount, 1);
         return frame;

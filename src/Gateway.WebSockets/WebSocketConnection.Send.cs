@@ -194,6 +194,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             }
 
             bool wrote = false, wroteClose = false;
+            long now = 0;
             lock (_queue)
             {
                 while (_queue.TryDequeue(out var frame))
@@ -205,6 +206,10 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                         output.Write(frame.Memory.Span);
                         wrote = true;
                         wroteClose = frame.Opcode == WebSocketOpcode.Close;
+                        if (frame.Timestamp != 0 && _options.TimestampedFrameWritten is { } written)
+                        {
+                            written(frame.Timestamp, now != 0 ? now : now = System.Diagnostics.Stopwatch.GetTimestamp());
+                        }
                     }
 
                     Interlocked.Decrement(ref _queuedFrames);

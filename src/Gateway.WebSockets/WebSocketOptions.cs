@@ -45,4 +45,12 @@ public sealed class WebSocketOptions
 
     /// <summary>Most bytes waiting in the send queue (default 1 MiB); <see cref="WebSocketConnection.TryEnqueue"/> refuses beyond it.</summary>
     public long MaxOutboundBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Called by the writer pump for every frame with an <see cref="OutboundFrame.Timestamp"/> when it hands the frame's
+    /// bytes to the transport, with that timestamp and the pass's current <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>
+    /// (one clock read per pass). Runs on the pump under the connection's queue lock: keep it to a few nanoseconds (e.g.
+    /// recording a histogram). Null: nothing is called.
+    /// </summary>
+    public Action<long, long>? TimestampedFrameWritten { get; set; }
 }

@@ -17,7 +17,11 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
             var acked = new ConcurrentDictionary<ulong, string>(); // seq -> messageId
             var gw = await TestGateway.StartAsync(dir, "--Gateway:DrainGraceSeconds=2", "--Gateway:DrainJitterSeconds=1");
             using var http = new HttpClient { BaseAddress = gw.HttpUri, Timeout = TimeSpan.FromSeconds(10) };
-            Assert.Equal("ready", await http.GetStringAsync("/readyz"));
+            using (var ready = await http.GetAsync("/readyz"))
+            {
+                Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+                Assert.Contains("\"status\":\"Healthy\"", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
 
             string[] members = ["alice", "bob", "carol", "dave"];
             await gw.CreateChatAsync("room", members);
@@ -76,6 +80,7 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
             using (var readiness = await http.GetAsync("/readyz"))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, readiness.StatusCode);
+                Assert.Contains("\"failing\":[\"drain\"]", await readiness.Content.ReadAsStringAsync(), StringComparison.Ordinal);
             }
 
             Assert.Equal("ok", await http.GetStringAsync("/healthz"));

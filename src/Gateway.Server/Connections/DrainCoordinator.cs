@@ -68,6 +68,22 @@ internal sealed class DrainCoordinator : IHostedLifecycleService
         }
     }
 
+    /// <summary>Frames queued to the open sessions' sockets, all together (<c>gateway.outbound.queued</c>; read at scrape
+    /// time, so the hot path keeps its per-connection counters only).</summary>
+    internal long FramesQueued()
+    {
+        long total = 0;
+        lock (_sync)
+        {
+            foreach (var connection in _connections)
+            {
+                total += connection.FramesQueued;
+            }
+        }
+
+        return total;
+    }
+
     /// <summary>Tracks an open session until the registration is disposed. Call after Hello was enqueued, so a Drain
     /// frame never precedes it.</summary>
     public Registration Register(WebSocketConnection connection)

@@ -142,7 +142,7 @@ public sealed class ChatRegistry : IDisposable
                 DeliverTraced(created.Message, envelope.TraceId);
                 break;
             case MessageCreated created:
-                DeliverDeferred(created.Message);
+                DeliverDeferred(created.Message, envelope.CommittedAt);
                 break;
             case MemberRemoved removed:
                 Revoke(envelope.TenantId, envelope.ChatId, removed.UserId);
@@ -178,8 +178,9 @@ public sealed class ChatRegistry : IDisposable
     internal static void EndPass() => DeferredWakes.WakeAll();
 
     /// <summary>Fans one committed message out; the writers are woken at the end of the pass (<see cref="EndPass"/>, on
-    /// this thread).</summary>
-    internal void DeliverDeferred(ChatMessage message)
+    /// this thread). <paramref name="committedAt"/> (a Stopwatch timestamp, 0: unknown) rides on the frame, so that each
+    /// connection's writer records the delivery lag when it hands the frame to its socket.</summary>
+    internal void DeliverDeferred(ChatMessage message, long committedAt = 0)
     {
         if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs))
         {
@@ -194,6 +195,7 @@ public sealed class ChatRegistry : IDisposable
 
         // Serialize once; each successful enqueue takes its own reference, ours is released at the end.
         var frame = MessageFrames.Build(message);
+        frame.Timestamp = committedAt;
         try
         {
             var delivered = 0;

@@ -31,6 +31,10 @@ internal sealed class ChatSubscription
     private IDisposable? _interest;
     private bool _interestReleased;
 
+    // For gateway.catchup.duration and .size: when the Subscribe was handled, and history frames sent before CaughtUp.
+    private readonly long _subscribedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+    private int _catchUpMessages;
+
     /// <summary>Pause before re-reading a store that does not have yet what the bus announced (distributed mode: the
     /// projector lags the log by milliseconds). 5 ms: well under a human-visible delay, and at most 200 reads a second.</summary>
     private static readonly TimeSpan CatchUpRetryDelay = TimeSpan.FromMilliseconds(5);
@@ -184,6 +188,7 @@ internal sealed class ChatSubscription
 
                         _last = message.Seq;
                         _sentMax = message.Seq;
+                        _catchUpMessages++;
                     }
                 }
                 finally
@@ -225,6 +230,7 @@ internal sealed class ChatSubscription
                         // this store never had (e.g. restored from an older backup), which PROTOCOL.md §8 tells it to check.
                         _caughtUpSent = true;
                         Session.EnqueueCaughtUp(ChatId, Math.Max(head, _sentMax));
+                        GatewayMetrics.CatchUpDone(_subscribedAt, _catchUpMessages);
                     }
 
                     return;

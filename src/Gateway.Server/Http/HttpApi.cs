@@ -196,7 +196,7 @@ internal static class HttpApi
             return result.IsSuccess
                 ? Results.Json(new SendResponse(chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate), statusCode: result.Duplicate ? 200 : 201)
                 : Error(result.Error, result.ErrorMessage);
-        });
+        }).AddEndpointFilter(CountSendAsync);
 
         app.MapGet("/v1/chats/{chatId}/messages", async (string chatId, ulong? beforeSeq, int? limit, HttpRequest request,
             JwtAuthenticator auth, IMembership membership, IMessageHistory history, CancellationToken ct) =>
@@ -319,6 +319,22 @@ internal static class HttpApi
     }
 
     private static IResult TooLarge(long limit) => HttpErrors.Result(413, $"the body is larger than this endpoint's limit of {limit} bytes");
+
+    /// <summary>Counts every answered HTTP send in <c>gateway.sends</c> and <c>gateway.send.duration</c> (transport
+    /// <c>http</c>), whatever answered it (the handler, a refusal before the body, the 500 of an exception): the status is
+    /// known when the response starts.</summary>
+    private static ValueTask<object?> CountSendAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var response = context.HttpContext.Response;
+        response.OnStarting(static state =>
+        {
+            var (response, receivedAt) = ((HttpResponse, long))state;
+            var status = response.StatusCode;
+            GatewayMetrics.SendAnswered(http: true, status is 200 or 201 ? "ok" : HttpErrors.ForStatus(status).Error, receivedAt);
+            return Task.CompletedTask;
+        }, (response, System.Diagnostics.Stopwatch.GetTimestamp()));
+        return next(context);
+    }
 
     private static IResult Error(ErrorCode code, string? message) => HttpErrors.Result(code switch
     {

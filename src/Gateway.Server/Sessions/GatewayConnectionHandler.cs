@@ -40,6 +40,9 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
             MaxOutboundFrames = o.MaxOutboundFrames,
             MaxOutboundBytes = o.MaxOutboundBytes,
+
+            // Live Message frames carry their commit time: the delivery lag is recorded when the writer hands them to the socket.
+            TimestampedFrameWritten = GatewayMetrics.RecordDeliveryLag,
         };
         _allowedOrigins = new HashSet<string>(o.AllowedOrigins, StringComparer.OrdinalIgnoreCase);
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Protocol;
 using Gateway.Server.Fanout;
@@ -15,10 +16,13 @@ internal sealed partial class Session
 
     private ValueTask HandleSend(in ClientFrame f)
     {
+        var receivedAt = Stopwatch.GetTimestamp();
+
         // Lengths are checked before anything is copied out of the pipe; the domain validates the rest.
         var o = _services.Options;
         if (!TryTakeOrRefuse(RateKind.Send, f.RequestId, "send"))
         {
+            GatewayMetrics.SendAnswered(http: false, ErrorCode.RateLimited, receivedAt);
             return default;
         }
 
@@ -26,6 +30,7 @@ internal sealed partial class Session
             f.ContentType.Length > ProtocolConstants.MaxContentTypeBytes || f.Content.Length > o.MaxContentBytes)
         {
             SendError(f.RequestId, ErrorCode.ValidationFailed, "a field is longer than its limit (see proto/PROTOCOL.md)");
+            GatewayMetrics.SendAnswered(http: false, ErrorCode.ValidationFailed, receivedAt);
             return default;
         }
 
@@ -48,7 +53,7 @@ internal sealed partial class Session
         // Bounded sends in flight per connection: when all slots are taken the receive loop waits, which stops
         // reading the socket and pushes back on the client through TCP.
         var slots = _sendSlots ??= new SemaphoreSlim(o.MaxInFlightSends, o.MaxInFlightSends);
-        return slots.Wait(0) ? StartSend(command, requestId, span) : new ValueTask(WaitSlotThenSendAsync(command, requestId, span));
+        return slots.Wait(0) ? StartSend(command, requestId, span, receivedAt) : new ValueTask(WaitSlotThenSendAsync(command, requestId, span, receivedAt));
     }
 
     /// <summary>The server span of a WebSocket send (null when nothing listens). It ends when the send is answered, on
@@ -72,7 +77,7 @@ internal sealed partial class Session
         return span;
     }
 
-    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId, System.Diagnostics.Activity? span)
+    private async Task WaitSlotThenSendAsync(SendMessage command, uint requestId, System.Diagnostics.Activity? span, long receivedAt)
     {
         try
         {
@@ -84,10 +89,10 @@ internal sealed partial class Session
             return; // the connection is closing; the client retries with the same clientMessageId
         }
 
-        await StartSend(command, requestId, span).ConfigureAwait(false);
+        await StartSend(command, requestId, span, receivedAt).ConfigureAwait(false);
     }
 
-    private ValueTask StartSend(SendMessage command, uint requestId, System.Diagnostics.Activity? span)
+    private ValueTask StartSend(SendMessage command, uint requestId, System.Diagnostics.Activity? span, long receivedAt)
     {
         span?.SetTag(GatewayTracing.ChatTag, command.ChatId);
         ValueTask<SendResult> pending;
@@ -101,6 +106,7 @@ internal sealed partial class Session
             _services.Logger.LogError(e, "Send failed");
             GatewayTracing.StopSend(span, SendResult.Fail(ErrorCode.Internal, e.Message));
             SendError(requestId, ErrorCode.Internal, "internal error; retry with the same clientMessageId");
+            GatewayMetrics.SendAnswered(http: false, ErrorCode.Internal, receivedAt);
             return default;
         }
 
@@ -108,17 +114,17 @@ internal sealed partial class Session
         {
             _sendSlots!.Release();
             GatewayTracing.StopSend(span, pending.Result);
-            CompleteSend(requestId, command.ChatId, pending.Result);
+            CompleteSend(requestId, command.ChatId, pending.Result, receivedAt);
         }
         else
         {
-            _ = AwaitSendAsync(pending, requestId, command.ChatId, span);
+            _ = AwaitSendAsync(pending, requestId, command.ChatId, span, receivedAt);
         }
 
         return default;
     }
 
-    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId, System.Diagnostics.Activity? span)
+    private async Task AwaitSendAsync(ValueTask<SendResult> pending, uint requestId, string chatId, System.Diagnostics.Activity? span, long receivedAt)
     {
         SendResult result;
         try
@@ -136,21 +142,22 @@ internal sealed partial class Session
         }
 
         GatewayTracing.StopSend(span, result);
-        CompleteSend(requestId, chatId, result);
+        CompleteSend(requestId, chatId, result, receivedAt);
     }
 
-    private void CompleteSend(uint requestId, string chatId, in SendResult result)
+    private void CompleteSend(uint requestId, string chatId, in SendResult result, long receivedAt)
     {
-        _services.Metrics.Sends.Add(1, new KeyValuePair<string, object?>("result", result.Error.ToString()));
         if (!result.IsSuccess)
         {
             SendError(requestId, result.Error, result.ErrorMessage ?? result.Error.ToString());
+            GatewayMetrics.SendAnswered(http: false, result.Error, receivedAt);
             return;
         }
 
         var frame = OutboundFrame.Rent(128);
         ServerFrameWriter.WriteSendAck(frame, requestId, chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate);
         Enqueue(frame);
+        GatewayMetrics.SendAnswered(http: false, ErrorCode.None, receivedAt);
     }
 
     private ValueTask HandleSubscribe(in ClientFrame f)

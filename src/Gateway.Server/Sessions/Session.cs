@@ -224,7 +224,9 @@ internal sealed partial class Session : IWebSocketMessageHandler
 
         if (!Connection.Closing.IsCancellationRequested)
         {
-            _services.Metrics.SlowConsumerCloses.Add(1);
+            // Which bound was hit: the frame count or the bytes (a fixed label value each, no allocation).
+            _services.Metrics.SlowConsumerCloses.Add(1, new KeyValuePair<string, object?>(
+                "reason", Connection.FramesQueued >= _services.Options.MaxOutboundFrames ? "frames" : "bytes"));
             if (_services.SlowConsumerLog.TryEnter(out var suppressed))
             {
                 _services.Logger.LogWarning("Session {Session} ({User}) closed as slow consumer (4002); {Suppressed} more such closes not logged since the last line",
