@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Protocol;
@@ -13,7 +12,6 @@ namespace Gateway.Nats.Tests;
 /// </summary>
 public sealed class TracingTests
 {
-    private static readonly TimeSpan Within = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task One_trace_spans_gateway_A_the_writer_and_gateway_B()
@@ -30,15 +28,15 @@ public sealed class TracingTests
         foreach (var c in new[] { alice, bob, carol })
         {
             await c.SubscribeAsync(new ChatCursor(chat, 0));
-            await ReceiveAsync<CaughtUpFrame>(c, f => f.ChatId == chat);
+            await c.ReceiveMatchingAsync<CaughtUpFrame>(f => f.ChatId == chat);
         }
 
         var client = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
         var id = alice.NextRequestId();
         await alice.SendFrameAsync(w => ClientFrameWriter.WriteSend(w, id, chat, "k1", "text/plain", "hi"u8, null, TraceContext.Format(client), "vendor=x"));
-        Assert.Equal(1UL, (await ReceiveAsync<SendAckFrame>(alice, f => f.RequestId == id)).Seq);
-        Assert.Equal(1UL, (await ReceiveAsync<MessageFrame>(bob, f => f.ChatId == chat)).Message.Seq);
-        Assert.Equal(1UL, (await ReceiveAsync<MessageFrame>(carol, f => f.ChatId == chat)).Message.Seq);
+        Assert.Equal(1UL, (await alice.ReceiveMatchingAsync<SendAckFrame>(f => f.RequestId == id)).Seq);
+        Assert.Equal(1UL, (await bob.ReceiveMatchingAsync<MessageFrame>(f => f.ChatId == chat)).Message.Seq);
+        Assert.Equal(1UL, (await carol.ReceiveMatchingAsync<MessageFrame>(f => f.ChatId == chat)).Message.Seq);
 
         bool InTrace(Activity s) => s.TraceId == client.TraceId;
 
@@ -68,58 +66,5 @@ public sealed class TracingTests
         Assert.Equal(append.SpanId, atB.ParentSpanId);
         Assert.Equal(ActivityKind.Consumer, atB.Kind);
         Assert.Equal(2, spans.All.Count(s => InTrace(s) && s.DisplayName == GatewayTracing.Fanout));
-    }
-
-    private static async Task<T> ReceiveAsync<T>(WsClient client, Func<T, bool> match)
-        where T : ServerFrame
-    {
-        var deadline = DateTime.UtcNow + Within;
-        while (true)
-        {
-            var left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"no {typeof(T).Name} within {Within}");
-            var frame = await client.ReceiveAsync(left) ?? throw new InvalidOperationException("closed");
-            if (frame is T t && match(t))
-            {
-                return t;
-            }
-        }
-    }
-
-    /// <summary>Records every stopped span of the Gateway source while it lives (all sampled, all data).</summary>
-    private sealed class SpanRecorder : IDisposable
-    {
-        private readonly ConcurrentQueue<Activity> _stopped = new();
-        private readonly ActivityListener _listener;
-
-        public SpanRecorder()
-        {
-            _listener = new ActivityListener
-            {
-                ShouldListenTo = source => source.Name == GatewayTracing.SourceName,
-                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-                ActivityStopped = _stopped.Enqueue,
-            };
-            ActivitySource.AddActivityListener(_listener);
-        }
-
-        public IReadOnlyCollection<Activity> All => [.. _stopped];
-
-        public async Task<Activity> WaitForAsync(Func<Activity, bool> match)
-        {
-            var deadline = DateTime.UtcNow + Within;
-            while (true)
-            {
-                if (_stopped.FirstOrDefault(match) is { } found)
-                {
-                    return found;
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, "no such span; spans seen: " + string.Join(", ", _stopped.Select(s => $"{s.DisplayName}/{s.Kind} {s.TraceId}")));
-                await Task.Delay(20);
-            }
-        }
-
-        public void Dispose() => _listener.Dispose();
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -14,7 +13,6 @@ namespace Gateway.Server.Tests;
 /// </summary>
 public sealed class TracingTests
 {
-    private static readonly TimeSpan Within = TimeSpan.FromSeconds(20);
 
     [Fact]
     public async Task A_WebSocket_send_with_a_traceparent_is_committed_and_fanned_out_in_the_clients_trace()
@@ -30,8 +28,8 @@ public sealed class TracingTests
         var client = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
         var id = alice.NextRequestId();
         await alice.SendFrameAsync(w => ClientFrameWriter.WriteSend(w, id, chat, "k1", "text/plain", "hi"u8, null, TraceContext.Format(client), "vendor=x"));
-        Assert.Equal(1UL, (await ReceiveAsync<SendAckFrame>(alice, f => f.RequestId == id)).Seq);
-        Assert.Equal(1UL, (await ReceiveAsync<MessageFrame>(bob, f => f.ChatId == chat)).Message.Seq);
+        Assert.Equal(1UL, (await alice.ReceiveMatchingAsync<SendAckFrame>(f => f.RequestId == id)).Seq);
+        Assert.Equal(1UL, (await bob.ReceiveMatchingAsync<MessageFrame>(f => f.ChatId == chat)).Message.Seq);
 
         var send = await spans.WaitForAsync(s => s.DisplayName == GatewayTracing.Send && s.TraceId == client.TraceId);
         var commit = await spans.WaitForAsync(s => s.DisplayName == GatewayTracing.Commit && s.TraceId == client.TraceId);
@@ -65,7 +63,7 @@ public sealed class TracingTests
         var invalid = $"00-{traceId.ToHexString().ToUpperInvariant()}-00F067AA0BA902B7-01";
         var id = alice.NextRequestId();
         await alice.SendFrameAsync(w => ClientFrameWriter.WriteSend(w, id, chat, "k1", "text/plain", "hi"u8, null, invalid, null));
-        Assert.Equal(1UL, (await ReceiveAsync<SendAckFrame>(alice, f => f.RequestId == id)).Seq);
+        Assert.Equal(1UL, (await alice.ReceiveMatchingAsync<SendAckFrame>(f => f.RequestId == id)).Seq);
 
         // The span is a new trace of its own: nothing continued the refused context.
         var send = await spans.WaitForAsync(s => s.DisplayName == GatewayTracing.Send && chat.Equals(s.GetTagItem(GatewayTracing.ChatTag)));
@@ -103,60 +101,7 @@ public sealed class TracingTests
     private static async Task SubscribeLiveAsync(WsClient client, string chat)
     {
         await client.SubscribeAsync(new ChatCursor(chat, 0));
-        await ReceiveAsync<CaughtUpFrame>(client, f => f.ChatId == chat);
+        await client.ReceiveMatchingAsync<CaughtUpFrame>(f => f.ChatId == chat);
     }
 
-    private static async Task<T> ReceiveAsync<T>(WsClient client, Func<T, bool> match)
-        where T : ServerFrame
-    {
-        var deadline = DateTime.UtcNow + Within;
-        while (true)
-        {
-            var left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"no {typeof(T).Name} within {Within}");
-            var frame = await client.ReceiveAsync(left) ?? throw new InvalidOperationException("closed");
-            if (frame is T t && match(t))
-            {
-                return t;
-            }
-        }
-    }
-}
-
-/// <summary>Records every stopped span of the Gateway source while it lives (all sampled, all data).</summary>
-public sealed class SpanRecorder : IDisposable
-{
-    private readonly ConcurrentQueue<Activity> _stopped = new();
-    private readonly ActivityListener _listener;
-
-    public SpanRecorder()
-    {
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == GatewayTracing.SourceName,
-            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = _stopped.Enqueue,
-        };
-        ActivitySource.AddActivityListener(_listener);
-    }
-
-    public IReadOnlyCollection<Activity> All => [.. _stopped];
-
-    /// <summary>The first stopped span that matches, waiting for it (spans end on other threads than the test's).</summary>
-    public async Task<Activity> WaitForAsync(Func<Activity, bool> match, TimeSpan? within = null)
-    {
-        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(20));
-        while (true)
-        {
-            if (_stopped.FirstOrDefault(match) is { } found)
-            {
-                return found;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "no such span; spans seen: " + string.Join(", ", _stopped.Select(s => $"{s.DisplayName} {s.TraceId}")));
-            await Task.Delay(20);
-        }
-    }
-
-    public void Dispose() => _listener.Dispose();
 }

@@ -201,6 +201,25 @@ public sealed class WsClient : IAsyncDisposable
         return frame as T ?? throw new Xunit.Sdk.XunitException($"expected {typeof(T).Name}, got {frame?.ToString() ?? "close"}");
     }
 
+    /// <summary>Skips frames until one of type <typeparamref name="T"/> matches (other subscriptions' traffic, pings of
+    /// the protocol); fails after <paramref name="within"/> (30 s) or when the server closes.</summary>
+    public async Task<T> ReceiveMatchingAsync<T>(Func<T, bool> match, TimeSpan? within = null)
+        where T : ServerFrame
+    {
+        var limit = within ?? TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            Xunit.Assert.True(left > TimeSpan.Zero, $"no matching {typeof(T).Name} within {limit}");
+            var frame = await ReceiveAsync(left) ?? throw new InvalidOperationException("closed");
+            if (frame is T t && match(t))
+            {
+                return t;
+            }
+        }
+    }
+
     /// <summary>Receives (and discards frames) until the server closes; returns the close status.</summary>
     public async Task<WebSocketCloseStatus?> ReceiveCloseAsync(TimeSpan? timeout = null)
     {
