@@ -121,7 +121,7 @@ internal sealed class DeliveryFixture : IAsyncDisposable
         for (var i = 0; i < events; i++)
         {
             SeqField(_message) = ++_seq;
-            _registry.DeliverDeferred(_message);
+            _registry.DeliverDeferred(_message, committedAt: 0);
             _expected += _peers.Length;
         }
 

@@ -139,7 +139,7 @@ public sealed class ChatRegistry : IDisposable
         switch (envelope.Payload)
         {
             case MessageCreated created when envelope.TraceId is not null && GatewayTracing.Enabled:
-                DeliverTraced(created.Message, envelope.TraceId);
+                DeliverTraced(created.Message, envelope.TraceId, envelope.CommittedAt);
                 break;
             case MessageCreated created:
                 DeliverDeferred(created.Message, envelope.CommittedAt);
@@ -152,7 +152,7 @@ public sealed class ChatRegistry : IDisposable
 
     /// <summary>A fanout under a span that continues the event's trace: one span per event, only on a gateway where the
     /// chat has subscribers (never one per connection).</summary>
-    private void DeliverTraced(ChatMessage message, string traceParent)
+    private void DeliverTraced(ChatMessage message, string traceParent, long committedAt)
     {
         if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs) || subs.Items.Length == 0)
         {
@@ -164,13 +164,13 @@ public sealed class ChatRegistry : IDisposable
         span?.SetTag(GatewayTracing.ChatTag, message.ChatId);
         span?.SetTag(GatewayTracing.SeqTag, message.Seq);
         span?.SetTag(GatewayTracing.SubscribersTag, subs.Items.Length);
-        DeliverDeferred(message);
+        DeliverDeferred(message, committedAt);
     }
 
     /// <summary>Fans one committed message out to this gateway's subscribers of its chat, and wakes their writers.</summary>
     internal void Deliver(ChatMessage message)
     {
-        DeliverDeferred(message);
+        DeliverDeferred(message, committedAt: 0);
         DeferredWakes.WakeAll();
     }
 
@@ -180,7 +180,9 @@ public sealed class ChatRegistry : IDisposable
     /// <summary>Fans one committed message out; the writers are woken at the end of the pass (<see cref="EndPass"/>, on
     /// this thread). <paramref name="committedAt"/> (a Stopwatch timestamp, 0: unknown) rides on the frame, so that each
     /// connection's writer records the delivery lag when it hands the frame to its socket.</summary>
-    internal void DeliverDeferred(ChatMessage message, long committedAt = 0)
+    /// <remarks>No default for <paramref name="committedAt"/>: a path that forgets it loses the delivery-lag samples
+    /// silently (the traced fanout once did).</remarks>
+    internal void DeliverDeferred(ChatMessage message, long committedAt)
     {
         if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs))
         {
