@@ -13,7 +13,8 @@ public static partial class GatewayHost
     /// The readiness checks of <c>/readyz</c>, by role: <c>store</c> (the RocksDB store is open and healthy; embedded and
     /// writer), <c>commit-loop</c> (the embedded write service's commit loop runs), <c>nats</c> (connected to NATS; gateway
     /// and writer), <c>projection</c> (the role's NATS parts started and, in a writer, the projection keeps up with the log),
-    /// <c>drain</c> (not shutting down).
+    /// <c>keys</c> (signing keys from a JWKS URL or OpenID Connect discovery have been fetched; always healthy with keys
+    /// from settings or files), <c>drain</c> (not shutting down).
     /// </summary>
     private static void AddReadiness(IServiceCollection services, GatewayRole role)
     {
@@ -34,6 +35,7 @@ public static partial class GatewayHost
             checks.AddCheck<ProjectionCheck>("projection");
         }
 
+        checks.AddCheck<KeysCheck>("keys");
         checks.AddCheck<DrainCheck>("drain");
     }
 
@@ -103,6 +105,16 @@ public static partial class GatewayHost
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
             Task.FromResult(runtime.NotReadyReason() is { } reason ? HealthCheckResult.Unhealthy(reason) : HealthCheckResult.Healthy());
+    }
+
+    /// <summary>Remote signing keys, when configured, have arrived: without any every token is refused, so the pod
+    /// should get no clients (the fetch is retried every few seconds meanwhile).</summary>
+    private sealed class KeysCheck(Auth.JwtAuthenticator authenticator) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(authenticator.Remote is { HasKeys: false }
+                ? HealthCheckResult.Unhealthy("no signing keys fetched from the issuer yet")
+                : HealthCheckResult.Healthy());
     }
 
     /// <summary>No drain under way.</summary>

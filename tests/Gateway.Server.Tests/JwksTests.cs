@@ -22,7 +22,7 @@ public sealed class JwksTests
     {
         await using var idp = await IdentityProvider.StartAsync();
         var a = idp.AddKey("key-a");
-        await using var gw = await StartGatewayAsync(idp, "--Gateway:Auth:KeysMinRefreshSeconds=0");
+        await using var gw = await StartGatewayAsync(idp, "--Gateway:Auth:KeysMinRefreshSeconds=1");
         Assert.Equal(1, idp.JwksRequests);
         await gw.CreateChatAsync("c1", "alice", "bob");
 
@@ -94,6 +94,27 @@ public sealed class JwksTests
 
         Assert.True(idp.JwksRequests >= 2);
         Assert.Equal(HttpStatusCode.OK, await HistoryStatusAsync(gw, idp.Token(b, "alice")));
+    }
+
+    [Fact]
+    public async Task A_key_set_without_signing_keys_is_a_failed_fetch_and_keeps_the_keys_we_have()
+    {
+        await using var idp = await IdentityProvider.StartAsync();
+        var a = idp.AddKey("key-a");
+        await using var gw = await StartGatewayAsync(idp, "--Gateway:Auth:KeysRefreshSeconds=1", "--Gateway:Auth:KeysMinRefreshSeconds=3600");
+        await gw.CreateChatAsync("c1", "alice");
+
+        // The issuer serves {"keys":[]} (mid-deployment, or a wrong URL): two periodic fetches later key A still validates.
+        idp.RemoveKey("key-a");
+        var fetched = idp.JwksRequests;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (idp.JwksRequests < fetched + 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no periodic fetch within 30 s");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await HistoryStatusAsync(gw, idp.Token(a, "alice")));
     }
 
     [Fact]

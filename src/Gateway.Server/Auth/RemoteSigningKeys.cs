@@ -10,11 +10,12 @@ namespace Gateway.Server.Auth;
 /// <see cref="AuthOptions.Authority"/>): at start, every <see cref="AuthOptions.KeysRefreshSeconds"/>, and when a token
 /// names a key id not in the current set (an issuer that rotated in a new key), at most once per
 /// <see cref="AuthOptions.KeysMinRefreshSeconds"/> so that tokens with made-up key ids cannot make us hammer the issuer.
-/// A failed fetch keeps the keys we have.
+/// A failed fetch (an error, or a key set without signing keys) keeps the keys we have; while we have none, it is
+/// retried every <see cref="AuthOptions.KeysMinRefreshSeconds"/> (at least every 5 s) instead of waiting a whole period.
 /// </summary>
 internal sealed class RemoteSigningKeys : IDisposable
 {
-    /// <summary>How long a validation waits for a fetch it caused (or joined) before answering with the keys it has.</summary>
+    /// <summary>How long a validation waits for a fetch it caused before answering with the keys it has.</summary>
     private static readonly TimeSpan ForcedFetchWait = TimeSpan.FromSeconds(5);
 
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
@@ -50,6 +51,12 @@ internal sealed class RemoteSigningKeys : IDisposable
     /// <summary>Fetches attempted so far (tests).</summary>
     public int Fetches => Volatile.Read(ref _fetches);
 
+    /// <summary>Whether a fetch has delivered signing keys (readiness: without any, every token is refused).</summary>
+    public bool HasKeys => Volatile.Read(ref _kids).Length > 0;
+
+    /// <summary>When the timer fires next after a fetch: the period, or soon while we have no keys at all.</summary>
+    private TimeSpan NextDue => HasKeys ? _interval : TimeSpan.FromSeconds(Math.Clamp(_minForced.TotalSeconds, 1, 5));
+
     public ILogger Logger { get; set; } = NullLogger.Instance;
 
     /// <summary>The first fetch (bounded), then the periodic refresh.</summary>
@@ -65,7 +72,7 @@ internal sealed class RemoteSigningKeys : IDisposable
             Logger.LogError("No signing keys from {Address} yet: every token is refused until a fetch succeeds", _address);
         }
 
-        _timer = _time.CreateTimer(static s => ((RemoteSigningKeys)s!).Refresh(), this, _interval, _interval);
+        _timer = _time.CreateTimer(static s => ((RemoteSigningKeys)s!).Refresh(), this, NextDue, _interval);
     }
 
     /// <summary>Starts a fetch unless one is running; returns the running one.</summary>
@@ -83,34 +90,28 @@ internal sealed class RemoteSigningKeys : IDisposable
     }
 
     /// <summary>
-    /// For a token whose key id is not in the current set: fetches now unless the last such fetch was less than
-    /// <see cref="AuthOptions.KeysMinRefreshSeconds"/> ago (a fetch already running is joined at no cost), and waits for it
-    /// up to a few seconds. True when a fetch completed and the caller should validate again.
+    /// For a token whose key id is not in the current set: fetches now unless a fetch is running or the last such fetch
+    /// was less than <see cref="AuthOptions.KeysMinRefreshSeconds"/> ago, and waits for it up to a few seconds. True
+    /// when a fetch completed and the caller should validate again.
     /// </summary>
     /// <remarks>Validation is synchronous (the WebSocket handshake decides inline), so the waiting caller blocks its
-    /// thread. That happens only for the tokens that arrive while one fetch per rate-limit window runs; every other
-    /// unknown key id is refused at once.</remarks>
+    /// thread. Only the one caller that started the fetch waits, once per rate-limit window; every other unknown key id
+    /// (also while any fetch runs) is refused at once, so made-up key ids cannot pile blocked threads up behind a slow
+    /// issuer.</remarks>
     public bool TryRefreshForUnknownKey()
     {
         Task<bool> fetch;
         lock (_sync)
         {
-            if (_inflight is { IsCompleted: false } running)
+            var now = _time.GetTimestamp();
+            if (_inflight is { IsCompleted: false } || (_forcedBefore && _time.GetElapsedTime(_lastForced, now) < _minForced))
             {
-                fetch = running;
+                return false;
             }
-            else
-            {
-                var now = _time.GetTimestamp();
-                if (_forcedBefore && _time.GetElapsedTime(_lastForced, now) < _minForced)
-                {
-                    return false;
-                }
 
-                _forcedBefore = true;
-                _lastForced = now;
-                fetch = _inflight = Task.Run(FetchAsync);
-            }
+            _forcedBefore = true;
+            _lastForced = now;
+            fetch = _inflight = Task.Run(FetchAsync);
         }
 
         return fetch.Wait(ForcedFetchWait) && fetch.Result;
@@ -141,6 +142,12 @@ internal sealed class RemoteSigningKeys : IDisposable
                 keys = [.. new JsonWebKeySet(json).GetSigningKeys()];
             }
 
+            if (keys.Count == 0)
+            {
+                // An issuer mid-deployment or a wrong URL: applying it would refuse every token until the next period.
+                throw new InvalidOperationException("the key set has no signing keys");
+            }
+
             _apply(keys, issuer);
             var kids = string.Join(",", keys.Select(k => k.KeyId ?? "(no kid)").Order(StringComparer.Ordinal));
             if (!string.Equals(kids, Interlocked.Exchange(ref _kids, kids), StringComparison.Ordinal))
@@ -148,12 +155,26 @@ internal sealed class RemoteSigningKeys : IDisposable
                 Logger.LogInformation("Signing keys from {Address}: {Count} ({Kids})", _address, keys.Count, kids);
             }
 
+            Reschedule();
             return true;
         }
         catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException or ArgumentException or TaskCanceledException)
         {
             Logger.LogWarning("Cannot fetch signing keys from {Address}: {Message}; keeping the {Count} keys we have", _address, e.Message, _kids.Length == 0 ? 0 : _kids.Split(',').Length);
+            Reschedule();
             return false;
+        }
+    }
+
+    private void Reschedule()
+    {
+        try
+        {
+            _timer?.Change(NextDue, _interval);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped meanwhile.
         }
     }
 }
