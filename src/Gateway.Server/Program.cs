@@ -37,6 +37,12 @@ catch (OptionsValidationException e)
 
     return 1;
 }
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+{
+    // A key or certificate file that exists but cannot be read (permissions of a mounted secret, say) or parsed.
+    Console.Error.WriteLine($"Gateway.Server: cannot read a configured file: {e.Message}");
+    return 1;
+}
 
 var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
 var role = GatewayHost.ParseRole(app.Configuration);

@@ -140,7 +140,7 @@ public sealed class ConfigTests
     [InlineData("Gateway:Auth:JwksUrl=http://idp.example/jwks", "RequireHttpsMetadata=false")]
     [InlineData("Gateway:Auth:Authority=not a url", "https://")]
     [InlineData("Gateway:Auth:KeysRefreshSeconds=0", "at least 1")]
-    [InlineData("Gateway:Auth:KeysMinRefreshSeconds=-1", ">= 0")]
+    [InlineData("Gateway:Auth:KeysMinRefreshSeconds=0", "at least 1")]
     [InlineData("Gateway:Auth:ClockSkewSeconds=-1", ">= 0")]
     [InlineData("Gateway:Auth:TenantClaim= ", "claim")]
     [InlineData("Gateway:Role=pod", "all, gateway, writer")]
@@ -181,6 +181,23 @@ public sealed class ConfigTests
 
         // The embedded role does not use them.
         Assert.Null(Record.Exception(() => GatewayHost.Build([.. Loopback, $"--Gateway:DataDirectory={TestGateway.NewTempDirectory()}", "--Nats:Replicas=7"]).DisposeAsync().AsTask().GetAwaiter().GetResult()));
+    }
+
+    [Theory]
+    [InlineData("--Gateway:AllowedOrigins:0=capacitor://localhost")]
+    [InlineData("--Gateway:AllowedOrigins:0=null")]
+    [InlineData("--Gateway:AllowedOrigins:0=https://app.example.com:8443")]
+    public void Origins_of_any_scheme_and_the_null_origin_are_valid(string setting)
+    {
+        // App shells (Capacitor, Ionic, Electron) send their own schemes; sandboxed pages send "null".
+        Assert.Null(Record.Exception(() => GatewayHost.Build([.. Loopback, $"--Gateway:DataDirectory={TestGateway.NewTempDirectory()}", setting]).DisposeAsync().AsTask().GetAwaiter().GetResult()));
+    }
+
+    [Fact]
+    public void A_NATS_url_without_a_scheme_is_valid_as_NATS_reads_it()
+    {
+        string[] writer = ["--role", "writer", $"--Gateway:DataDirectory={TestGateway.NewTempDirectory()}", "--Gateway:Auth:SigningKey=" + Convert.ToBase64String(new byte[32]), "--Gateway:Auth:AdminKey=admin-key-for-tests"];
+        Assert.Null(Record.Exception(() => GatewayHost.Build([.. writer, "--Nats:Url=127.0.0.1:4222"]).DisposeAsync().AsTask().GetAwaiter().GetResult()));
     }
 
     [Fact]

@@ -65,8 +65,10 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         for (var i = 0; i < o.AllowedOrigins.Length; i++)
         {
             var origin = o.AllowedOrigins[i];
-            r.Require(Uri.TryCreate(origin, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" && u.AbsolutePath == "/" && !origin.EndsWith('/'),
-                $"{nameof(o.AllowedOrigins)}:{i}", origin, "must be an origin as browsers send it: scheme://host[:port], no path (e.g. https://app.example.com)");
+            // Any scheme: app shells send their own (capacitor://localhost, app://…), and sandboxed pages send "null".
+            r.Require(origin == "null" || (Uri.TryCreate(origin, UriKind.Absolute, out var u) && u.Host.Length > 0
+                    && u.PathAndQuery is "/" or "" && u.Fragment.Length == 0 && !origin.EndsWith('/')),
+                $"{nameof(o.AllowedOrigins)}:{i}", origin, "must be an origin as clients send it: scheme://host[:port], no path (e.g. https://app.example.com, capacitor://localhost), or null");
         }
 
         Rate(r, nameof(o.SendsPerSecond), o.SendsPerSecond, nameof(o.SendBurst), o.SendBurst);
@@ -211,7 +213,7 @@ internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
         Url(r, nameof(o.JwksUrl), o.JwksUrl, o.RequireHttpsMetadata);
         Url(r, nameof(o.Authority), o.Authority, o.RequireHttpsMetadata);
         r.Require(o.KeysRefreshSeconds >= 1, nameof(o.KeysRefreshSeconds), o.KeysRefreshSeconds, "must be at least 1");
-        r.Require(o.KeysMinRefreshSeconds >= 0, nameof(o.KeysMinRefreshSeconds), o.KeysMinRefreshSeconds, "must be >= 0");
+        r.Require(o.KeysMinRefreshSeconds >= 1, nameof(o.KeysMinRefreshSeconds), o.KeysMinRefreshSeconds, "must be at least 1 (the rate limit on fetches caused by unknown key ids)");
         r.Require(o.ClockSkewSeconds >= 0, nameof(o.ClockSkewSeconds), o.ClockSkewSeconds, "must be >= 0");
         r.Require(!string.IsNullOrWhiteSpace(o.TenantClaim), nameof(o.TenantClaim), o.TenantClaim, "must name a claim (e.g. tid)");
         return r.Result();
@@ -251,8 +253,10 @@ internal sealed class NatsOptionsValidator : IValidateOptions<NatsOptions>
         {
             foreach (var url in o.Url.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
-                r.Require(Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "nats" or "tls" or "ws" or "wss", nameof(o.Url), o.Url,
-                    "must be nats://host:port (or tls://, ws://, wss://), several separated by commas");
+                // NATS.Net reads host:port without a scheme as nats://host:port.
+                var withScheme = url.Contains("://", StringComparison.Ordinal) ? url : "nats://" + url;
+                r.Require(Uri.TryCreate(withScheme, UriKind.Absolute, out var u) && u.Scheme is "nats" or "tls" or "ws" or "wss" && u.Host.Length > 0, nameof(o.Url), o.Url,
+                    "must be nats://host:port (or tls://, ws://, wss://, or host:port), several separated by commas");
             }
         }
 
