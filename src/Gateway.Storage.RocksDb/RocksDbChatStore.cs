@@ -276,7 +276,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
 
                 if (batch.Count() > 0)
                 {
-                    _db.Write(batch, _syncWrite);
+                    WriteSynced(batch);
                 }
             }
 
@@ -306,7 +306,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
 
                 using var batch = new WriteBatch();
                 DeleteMember(batch, key, tenantId, chatId, userId);
-                _db.Write(batch, _syncWrite);
+                WriteSynced(batch);
                 return new ValueTask<bool>(true);
             }
         }
@@ -365,12 +365,30 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
         }
     }
 
+    private sealed class HealthState
+    {
+        public long Errors;
+        public long WritesWhenSeen;
+    }
+
+    private readonly HealthState _health = new();
+    private long _syncedWrites;
+
+    /// <summary>Every synced batch goes through here, so that readiness can tell a recovered store from a failed one.</summary>
+    private void WriteSynced(WriteBatch batch)
+    {
+        _db.Write(batch, _syncWrite);
+        Interlocked.Increment(ref _syncedWrites);
+    }
+
     /// <summary>
     /// Readiness: true while the database is open and has taken no background error (a failed flush or compaction, e.g.
     /// a full disk, makes RocksDB refuse every later write until it is reopened); otherwise false with the reason.
     /// </summary>
     public bool IsHealthy(out string? problem)
     {
+        // rocksdb.background-errors only ever grows, also after RocksDB recovered by itself (e.g. from a retryable I/O
+        // error): a count is a problem until a synced write succeeds after it was first seen.
         if (Volatile.Read(ref _disposed) != 0)
         {
             problem = "the store is closed";
@@ -380,9 +398,24 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
         Enter();
         try
         {
-            var errors = _db.GetProperty("rocksdb.background-errors");
-            problem = errors is null or "0" ? null : $"RocksDB reports {errors} background error(s); writes fail until the store is reopened";
-            return problem is null;
+            var errors = long.TryParse(_db.GetProperty("rocksdb.background-errors"), out var count) ? count : 0;
+            lock (_health)
+            {
+                if (errors != _health.Errors)
+                {
+                    _health.Errors = errors;
+                    _health.WritesWhenSeen = Interlocked.Read(ref _syncedWrites);
+                }
+
+                if (errors == 0 || Interlocked.Read(ref _syncedWrites) > _health.WritesWhenSeen)
+                {
+                    problem = null;
+                    return true;
+                }
+            }
+
+            problem = $"RocksDB reports {errors} background error(s) and no write has succeeded since";
+            return false;
         }
         finally
         {
@@ -439,7 +472,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
             batch.Put(key[..length], headValue);
         }
 
-        _db.Write(batch, _syncWrite);
+        WriteSynced(batch);
     }
 
     private ProjectionResult ApplyLocked(string log, ulong checkpoint, IReadOnlyList<ProjectionChange> changes)
@@ -524,7 +557,7 @@ public sealed class RocksDbChatStore : IChatStore, IProjectionStore
         var checkpointLength = Keys.Write(key, Keys.Checkpoint, log);
         BinaryPrimitives.WriteUInt64BigEndian(u64, checkpoint);
         batch.Put(key[..checkpointLength], u64);
-        _db.Write(batch, _syncWrite);
+        WriteSynced(batch);
         return new ProjectionResult(messages, stale);
     }
 
