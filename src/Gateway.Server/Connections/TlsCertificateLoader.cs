@@ -120,6 +120,19 @@ internal sealed class TlsCertificateReloader : IHostedService, IDisposable
     /// <summary>Loads the files again if their timestamps or sizes changed since the last load.</summary>
     public void CheckNow()
     {
+        try
+        {
+            CheckFiles();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // On a timer or watcher thread: an exception here would end the process. The next check retries.
+            Logger.LogWarning("Cannot check the TLS certificate files ({Message}); still serving {Subject}", e.Message, _current.Subject);
+        }
+    }
+
+    private void CheckFiles()
+    {
         lock (_sync)
         {
             var stamp = Stamp();
