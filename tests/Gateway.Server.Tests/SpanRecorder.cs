@@ -1,24 +1,27 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Gateway.Domain;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
 
 namespace Gateway.Server.Tests;
 
-/// <summary>Records every stopped span of the Gateway source while it lives (all sampled, all data).</summary>
+/// <summary>
+/// Records every ended span of the Gateway source while it lives, through OpenTelemetry's SDK as a host would export
+/// them: a tracer provider on the source (always sampled) with the in-memory exporter.
+/// </summary>
 public sealed class SpanRecorder : IDisposable
 {
-    private readonly ConcurrentQueue<Activity> _stopped = new();
-    private readonly ActivityListener _listener;
+    private readonly Exported _stopped = new();
+    private readonly TracerProvider _provider;
 
     public SpanRecorder()
     {
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == GatewayTracing.SourceName,
-            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = _stopped.Enqueue,
-        };
-        ActivitySource.AddActivityListener(_listener);
+        _provider = Sdk.CreateTracerProviderBuilder()
+            .AddSource(GatewayTracing.SourceName)
+            .SetSampler(new AlwaysOnSampler())
+            .AddInMemoryExporter(_stopped)
+            .Build();
     }
 
     public IReadOnlyCollection<Activity> All => [.. _stopped];
@@ -39,5 +42,29 @@ public sealed class SpanRecorder : IDisposable
         }
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose() => _provider.Dispose();
+
+    /// <summary>The exporter's collection: spans end on many threads while the test reads.</summary>
+    private sealed class Exported : ICollection<Activity>
+    {
+        private readonly ConcurrentQueue<Activity> _items = new();
+
+        public int Count => _items.Count;
+
+        public bool IsReadOnly => false;
+
+        public void Add(Activity item) => _items.Enqueue(item);
+
+        public void Clear() => _items.Clear();
+
+        public bool Contains(Activity item) => _items.Contains(item);
+
+        public void CopyTo(Activity[] array, int arrayIndex) => _items.CopyTo(array, arrayIndex);
+
+        public bool Remove(Activity item) => throw new NotSupportedException();
+
+        public IEnumerator<Activity> GetEnumerator() => _items.GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 }
