@@ -3,11 +3,12 @@ using System.Net.Sockets;
 using System.Text;
 using Gateway.Protocol;
 using Gateway.TestUtilities;
+using Xunit.Abstractions;
 
 namespace Gateway.Server.Tests;
 
 /// <summary>Session-level hardening over real sockets: rate limits, typing, token refresh and expiry, slow consumers.</summary>
-public sealed class HardeningTests
+public sealed class HardeningTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Sends_over_the_per_user_rate_get_RateLimited_with_retry_after_across_connections()
@@ -150,14 +151,29 @@ public sealed class HardeningTests
             clients.Add(c);
         }
 
-        var receiving = clients.Select(c => Task.Run(async () =>
+        // A reader that is itself cut off (descheduled for longer than its slack on a loaded machine) resumes from its
+        // cursor as every client does; what it must get is every message exactly once and in order, not an unbroken
+        // connection. The stalled reader below is the one that must be cut off.
+        var readerResumes = 0;
+        var receiving = clients.Select((first, index) => Task.Run(async () =>
         {
+            var c = first;
             var seqs = new List<ulong>();
             while (seqs.Count < messages)
             {
-                if (await c.ReceiveAsync(TimeSpan.FromSeconds(30)) is MessageFrame m)
+                var frame = await c.ReceiveAsync(TimeSpan.FromSeconds(30));
+                if (frame is MessageFrame m)
                 {
                     seqs.Add(m.Message.Seq);
+                }
+                else if (frame is null)
+                {
+                    Assert.Equal((System.Net.WebSockets.WebSocketCloseStatus)CloseCodes.SlowConsumer, c.CloseStatus);
+                    Interlocked.Increment(ref readerResumes);
+                    await c.DisposeAsync();
+                    c = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token($"r{index}"));
+                    clients[index] = c;
+                    await c.SubscribeAsync(new ChatCursor("busy", seqs.Count == 0 ? 0 : seqs[^1]));
                 }
             }
 
@@ -197,6 +213,7 @@ public sealed class HardeningTests
             }
         }
 
+        output.WriteLine($"readers that were cut off and resumed: {readerResumes}");
         var (lastSeq, closeCode) = ScanFrames(received.ToArray());
         Assert.Equal(CloseCodes.SlowConsumer, closeCode);
         Assert.True(lastSeq < messages, $"the stalled reader was sent everything ({lastSeq}); the bound did not apply");
