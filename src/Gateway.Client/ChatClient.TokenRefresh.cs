@@ -47,6 +47,7 @@ public sealed partial class ChatClient
     private async Task RefreshTokenAsync(Connection conn, Func<CancellationToken, ValueTask<string>> provider)
     {
         uint requestId = 0;
+        var ended = false;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(conn.Token, _disposeToken);
@@ -70,19 +71,33 @@ public sealed partial class ChatClient
 
             var answer = (TokenRefreshedFrame)await call.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _tokenExpiresAt, answer.ExpiresAt);
+
+            // Ended before it is counted: whoever sees the count (an app, or the server's next TokenExpiring right
+            // after) must find no refresh running, or that notice would be dropped as answered by this one.
+            conn.EndRefresh();
+            ended = true;
             Interlocked.Increment(ref _tokenRefreshes);
             Log($"connection {conn.Number}: token refreshed; it now expires at {answer.ExpiresAt}");
         }
         catch (Exception e)
         {
             // Not fatal: without a refresh the server closes with 4001 and the reconnect asks the provider again.
+            conn.Pending.TryRemove(requestId, out _);
+            if (!ended)
+            {
+                conn.EndRefresh();
+                ended = true;
+            }
+
             Interlocked.Increment(ref _tokenRefreshFailures);
             Log($"connection {conn.Number}: token refresh failed ({e.GetType().Name}: {e.Message}); the server will close with 4001");
-            conn.Pending.TryRemove(requestId, out _);
         }
         finally
         {
-            conn.EndRefresh();
+            if (!ended)
+            {
+                conn.EndRefresh();
+            }
         }
     }
 }

@@ -22,6 +22,12 @@ public sealed class SmokeTests : IDisposable
         }
     }
 
+    /// <summary>A failed verdict says why: connect failures, sequence anomalies, error codes and the report's notes.</summary>
+    private static void AssertPass(RunReport r) =>
+        Assert.True(r.Verdict == "pass", $"verdict {r.Verdict}: connectFailures={r.Metrics.GetValueOrDefault("connectFailures")}, " +
+            $"seq gaps/dup/reordered={r.Seq.Gaps}/{r.Seq.Duplicates}/{r.Seq.Reordered}, received={r.Seq.Received}, " +
+            $"errors=[{string.Join(", ", r.Errors.Select(e => $"{e.Key}:{e.Value}"))}], steps={r.Steps.Count}, notes: {string.Join(" | ", r.Notes)}");
+
     private async Task<RunReport> RunAsync(string scenario, params string[] args)
     {
         var code = await LoadGenApp.RunAsync([scenario, "--server", "auto", "--workers", "2", "--out", _out, "--quiet", .. args]).WaitAsync(RunTimeout);
@@ -38,7 +44,7 @@ public sealed class SmokeTests : IDisposable
     public async Task Pairs_delivers_every_message_in_order()
     {
         var r = await RunAsync("pairs", "--pairs", "10", "--rate", "100", "--duration", "2", "--warmup-seconds", "1");
-        Assert.Equal("pass", r.Verdict);
+        AssertPass(r);
         Assert.True(r.Metrics["sendsPerSec"] > 0);
 
         // The tool started the server, so it knows its pid: CPU of both sides in the window, and the server's per delivery.
@@ -57,7 +63,7 @@ public sealed class SmokeTests : IDisposable
     public async Task Broadcast_steps_the_rate_and_reports_a_maximum()
     {
         var r = await RunAsync("broadcast", "--subscribers", "20", "--rate", "20", "--step-seconds", "1", "--max-steps", "2", "--p99-limit-ms", "60000", "--warmup-seconds", "1");
-        Assert.Equal("pass", r.Verdict);
+        AssertPass(r);
         Assert.InRange(r.Steps.Count, 1, 2);
         Assert.All(r.Steps, s => Assert.True(s.ServerCpuPct >= 0 && s.LoadGenCpuPct > 0, "every step samples both CPUs"));
         Assert.True(r.Metrics["serverCpuUsPerDeliveryAtMax"] >= 0);
@@ -71,7 +77,7 @@ public sealed class SmokeTests : IDisposable
     public async Task Idle_samples_server_memory_at_each_step()
     {
         var r = await RunAsync("idle", "--steps", "50,100", "--settle-seconds", "0.5");
-        Assert.Equal("pass", r.Verdict);
+        AssertPass(r);
         Assert.Equal([0, 50, 100], r.Memory.Select(m => m.Connections));
         Assert.All(r.Memory, m => Assert.True(m.ServerRssBytes > 0));
         Assert.True(r.Metrics.ContainsKey("serverBytesPerConnection"));
@@ -83,7 +89,7 @@ public sealed class SmokeTests : IDisposable
     public async Task Connect_storm_counts_handshakes()
     {
         var r = await RunAsync("connect", "--connections", "100");
-        Assert.Equal("pass", r.Verdict);
+        AssertPass(r);
         Assert.Equal(100, r.Metrics["connected"]);
         Assert.True(r.Metrics["connectsPerSec"] > 0);
         Assert.Equal(100, r.ConnectLatency!.Count);
@@ -93,7 +99,7 @@ public sealed class SmokeTests : IDisposable
     public async Task Soak_with_churn_loses_nothing()
     {
         var r = await RunAsync("soak", "--chats", "4", "--members", "5", "--rate", "100", "--duration", "4", "--churn", "0.3");
-        Assert.Equal("pass", r.Verdict);
+        AssertPass(r);
         Assert.True(r.Metrics["reconnects"] > 0, "churn must actually reconnect clients");
         Assert.Equal((0L, 0L, 0L, 0L), (r.Seq.Lost, r.Seq.Duplicates, r.Seq.Reordered, r.Seq.CatchUpFailures));
         Assert.Equal(20, r.Seq.Streams);
