@@ -72,31 +72,27 @@ internal static class Values
     }
 
     /// <summary>Writes an idempotency record.</summary>
-    public static void WriteIdempotency(IBufferWriter<byte> output, ChatMessage message)
-    {
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(IdempotencyFields);
-        writer.Write(Version);
-        writer.Write(message.ChatId);
-        writer.Write(message.Seq);
-        writer.Write(message.MessageId);
-        writer.Write(message.SentAt);
-        writer.WriteBinHeader(DigestBytes);
-        BinaryPrimitives.WriteUInt128BigEndian(writer.GetSpan(DigestBytes), PayloadDigest.Of(message));
-        writer.Advance(DigestBytes);
-        writer.Flush();
-    }
+    public static void WriteIdempotency(IBufferWriter<byte> output, ChatMessage message) => WriteIdempotency(output, message, withDigest: true);
 
     /// <summary>Writes an idempotency record as it was written before digests were kept (for compatibility tests).</summary>
-    internal static void WriteIdempotencyWithoutDigest(IBufferWriter<byte> output, ChatMessage message)
+    internal static void WriteIdempotencyWithoutDigest(IBufferWriter<byte> output, ChatMessage message) => WriteIdempotency(output, message, withDigest: false);
+
+    private static void WriteIdempotency(IBufferWriter<byte> output, ChatMessage message, bool withDigest)
     {
         var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(IdempotencyFieldsWithoutDigest);
+        writer.WriteArrayHeader(withDigest ? IdempotencyFields : IdempotencyFieldsWithoutDigest);
         writer.Write(Version);
         writer.Write(message.ChatId);
         writer.Write(message.Seq);
         writer.Write(message.MessageId);
         writer.Write(message.SentAt);
+        if (withDigest)
+        {
+            writer.WriteBinHeader(DigestBytes);
+            BinaryPrimitives.WriteUInt128BigEndian(writer.GetSpan(DigestBytes), PayloadDigest.Of(message));
+            writer.Advance(DigestBytes);
+        }
+
         writer.Flush();
     }
 
