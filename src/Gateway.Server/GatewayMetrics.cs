@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Reflection;
 using Gateway.Domain;
 using Gateway.Protocol;
 
@@ -189,7 +188,8 @@ public sealed class GatewayMetrics : IDisposable
 
     private static string ReadVersion()
     {
-        var version = typeof(GatewayMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+        // Without the source revision: a label value that changes only with releases.
+        var version = GatewayVersion.Current;
         var plus = version.IndexOf('+', StringComparison.Ordinal);
         return plus > 0 ? version[..plus] : version;
     }
