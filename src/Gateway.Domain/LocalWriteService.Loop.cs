@@ -379,7 +379,7 @@ public sealed partial class LocalWriteService
 
         // Monotonic, this process: the gateway that fans the event out measures delivery lag against it.
         var committedAt = Stopwatch.GetTimestamp();
-        WriteMetrics.RecordCommit(started, _messages.Count);
+        WriteMetrics.RecordCommit(Stopwatch.GetElapsedTime(started, committedAt).TotalSeconds, _messages.Count);
         for (var i = 0; i < _messages.Count; i++)
         {
             var message = _messages[i];

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace Gateway.Domain;
@@ -40,11 +39,11 @@ public static class WriteMetrics
     public static readonly ObservableGauge<long> CommitQueueDepth = Meter.CreateObservableGauge(
         "gateway.commit.queue.depth", ObserveQueue, "{command}", "Commands waiting for the commit loop (embedded) or for their chat's append (writer)");
 
-    /// <summary>Records one successful commit of <paramref name="commands"/> commands that started at <paramref name="startedAt"/>
-    /// (a <see cref="Stopwatch.GetTimestamp"/> value).</summary>
-    public static void RecordCommit(long startedAt, int commands)
+    /// <summary>Records one successful commit of <paramref name="commands"/> commands that took <paramref name="seconds"/>
+    /// (the caller has read the clock already: the commit time is its timestamp too).</summary>
+    public static void RecordCommit(double seconds, int commands)
     {
-        CommitDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds);
+        CommitDuration.Record(seconds);
         CommitBatchSize.Record(commands);
     }
 

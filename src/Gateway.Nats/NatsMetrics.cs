@@ -38,7 +38,7 @@ public static class NatsMetrics
         {
             case PublishStatus.Stored:
                 AppendDuration.Record(seconds, new KeyValuePair<string, object?>("result", "stored"));
-                WriteMetrics.RecordCommit(issuedAt, 1);
+                WriteMetrics.RecordCommit(seconds, 1);
                 break;
             case PublishStatus.Duplicate:
                 AppendDuration.Record(seconds, new KeyValuePair<string, object?>("result", "duplicate"));

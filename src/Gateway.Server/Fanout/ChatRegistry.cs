@@ -138,33 +138,13 @@ public sealed class ChatRegistry : IDisposable
     {
         switch (envelope.Payload)
         {
-            case MessageCreated created when envelope.TraceId is not null && GatewayTracing.Enabled:
-                DeliverTraced(created.Message, envelope.TraceId, envelope.CommittedAt);
-                break;
             case MessageCreated created:
-                DeliverDeferred(created.Message, envelope.CommittedAt);
+                DeliverDeferred(created.Message, envelope.CommittedAt, envelope.TraceId);
                 break;
             case MemberRemoved removed:
                 Revoke(envelope.TenantId, envelope.ChatId, removed.UserId);
                 break;
         }
-    }
-
-    /// <summary>A fanout under a span that continues the event's trace: one span per event, only on a gateway where the
-    /// chat has subscribers (never one per connection).</summary>
-    private void DeliverTraced(ChatMessage message, string traceParent, long committedAt)
-    {
-        if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs) || subs.Items.Length == 0)
-        {
-            return;
-        }
-
-        using var span = GatewayTracing.Continue(GatewayTracing.Fanout, System.Diagnostics.ActivityKind.Consumer, traceParent);
-        span?.SetTag(GatewayTracing.TenantTag, message.TenantId);
-        span?.SetTag(GatewayTracing.ChatTag, message.ChatId);
-        span?.SetTag(GatewayTracing.SeqTag, message.Seq);
-        span?.SetTag(GatewayTracing.SubscribersTag, subs.Items.Length);
-        DeliverDeferred(message, committedAt);
     }
 
     /// <summary>Fans one committed message out to this gateway's subscribers of its chat, and wakes their writers.</summary>
@@ -181,8 +161,10 @@ public sealed class ChatRegistry : IDisposable
     /// this thread). <paramref name="committedAt"/> (a Stopwatch timestamp, 0: unknown) rides on the frame, so that each
     /// connection's writer records the delivery lag when it hands the frame to its socket.</summary>
     /// <remarks>No default for <paramref name="committedAt"/>: a path that forgets it loses the delivery-lag samples
-    /// silently (the traced fanout once did).</remarks>
-    internal void DeliverDeferred(ChatMessage message, long committedAt)
+    /// silently (a separate traced fanout once did). With <paramref name="traceParent"/> and a listener, the pass runs
+    /// under a span continuing the event's trace: one per event on a gateway where the chat has subscribers, never one
+    /// per connection.</remarks>
+    internal void DeliverDeferred(ChatMessage message, long committedAt, string? traceParent = null)
     {
         if (!_chats.TryGetValue(new ChatKey(message.TenantId, message.ChatId), out var subs))
         {
@@ -193,6 +175,17 @@ public sealed class ChatRegistry : IDisposable
         if (snapshot.Length == 0)
         {
             return;
+        }
+
+        using var span = traceParent is not null && GatewayTracing.Enabled
+            ? GatewayTracing.Continue(GatewayTracing.Fanout, System.Diagnostics.ActivityKind.Consumer, traceParent)
+            : null;
+        if (span is not null)
+        {
+            span.SetTag(GatewayTracing.TenantTag, message.TenantId);
+            span.SetTag(GatewayTracing.ChatTag, message.ChatId);
+            span.SetTag(GatewayTracing.SeqTag, message.Seq);
+            span.SetTag(GatewayTracing.SubscribersTag, snapshot.Length);
         }
 
         // Serialize once; each successful enqueue takes its own reference, ours is released at the end.
