@@ -11,7 +11,8 @@ namespace Gateway.Domain;
 /// </summary>
 /// <remarks>SHA-256 truncated to 128 bits: not for secrecy, but any weaker hash in the base library is either randomized
 /// per process (<see cref="HashCode"/>) or too short to rule out accidental collisions among a user's keys. Allocation-free;
-/// a 32 KiB content costs about 20 µs, and the embedded write path computes it only when a key is already used.</remarks>
+/// a 32 KiB content costs about 20 µs. Every new send pays it once, when the store writes its idempotency record (on the
+/// commit thread, inside the synced batch); a send whose key is already used pays it again for the comparison.</remarks>
 public static class PayloadDigest
 {
     /// <summary>The digest of a send's payload.</summary>

@@ -10,9 +10,6 @@ namespace Gateway.Server;
 
 public static partial class GatewayHost
 {
-    /// <summary>The ActivitySource the tracing spans use; the tracer provider listens to it.</summary>
-    internal const string TraceSourceName = "Gateway";
-
     /// <summary>Meters exported besides ours: Kestrel's connection metrics and the runtime's (GC, thread pool, memory).</summary>
     internal static readonly string[] ExportedMeters = [WriteMetrics.MeterName, "Microsoft.AspNetCore.Server.Kestrel"];
 
@@ -57,7 +54,7 @@ public static partial class GatewayHost
         // allocate its spans (the sources check for listeners, and a provider is one) for nothing.
         if (otlp)
         {
-            telemetry.WithTracing(t => t.AddSource(TraceSourceName).AddOtlpExporter());
+            telemetry.WithTracing(t => t.AddSource(GatewayTracing.SourceName).AddOtlpExporter());
         }
 
         builder.Services.ConfigureOpenTelemetryMeterProvider(static (services, b) =>

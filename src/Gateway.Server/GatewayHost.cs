@@ -36,7 +36,7 @@ public static partial class GatewayHost
         var services = builder.Services;
         services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.Section));
         services.Configure<AuthOptions>(builder.Configuration.GetSection(AuthOptions.Section));
-        Validate(builder.Configuration, services);
+        ValidateConfiguration(builder.Configuration, services);
         var options = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
 
         services.AddSingleton(TimeProvider.System);
@@ -164,10 +164,6 @@ public static partial class GatewayHost
         });
         return captured!;
     }
-
-    /// <summary>Every setting checked before anything is built (see <see cref="ValidateConfiguration"/>): a bad one stops
-    /// start-up with one line per problem naming the setting, its value and the rule.</summary>
-    private static void Validate(IConfiguration configuration, IServiceCollection services) => ValidateConfiguration(configuration, services);
 }
 
 /// <summary>The endpoints the gateway actually listens on (ports resolved when configured as 0).</summary>
@@ -194,7 +190,7 @@ public sealed class GatewayEndpoints
         {
             // The one line that says what this process is: enough to tell from a log which build, role and keys ran.
             app.Logger.LogInformation("chatgw {Version} started: role {Role}; WebSocket {Ws} ({Protocol}); HTTP {Http}; store {Store}; auth: {Auth}",
-                GatewayVersion.Current, summary.Role.ToString().ToLowerInvariant(), WebSocketUri?.ToString() ?? "none (writer)",
+                GatewayVersion.Current, GatewayHost.RoleName(summary.Role), WebSocketUri?.ToString() ?? "none (writer)",
                 Gateway.Protocol.ProtocolConstants.SubProtocol, HttpUri, summary.Store, summary.AuthMode);
             if (summary.DevelopmentKeys)
             {

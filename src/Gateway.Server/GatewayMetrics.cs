@@ -93,9 +93,6 @@ public sealed class GatewayMetrics : IDisposable
     /// <summary>Rejected handshakes.</summary>
     public Counter<long> HandshakeRejects => HandshakeRejectsCounter;
 
-    /// <summary>Send results (tags <c>transport</c>, <c>result</c>); see <see cref="SendAnswered(bool, ErrorCode, long)"/>.</summary>
-    public Counter<long> Sends => SendsCounter;
-
     /// <summary>Ephemeral signals dropped under pressure.</summary>
     public Counter<long> EphemeralDropped => EphemeralDroppedCounter;
 

@@ -59,7 +59,7 @@ internal static class AuthSecrets
 
         var why = role == GatewayRole.All
             ? $"listening on {g.WebSocketEndpoint} and {g.HttpEndpoint} (development keys are generated only when both are loopback addresses)"
-            : $"--role {role.ToString().ToLowerInvariant()} (every pod must verify the same tokens; development keys are generated only for --role all on loopback)";
+            : $"--role {GatewayHost.RoleName(role)} (every pod must verify the same tokens; development keys are generated only for --role all on loopback)";
         if (!HasTokenKeys(a))
         {
             yield return $"no token keys configured for {why}: set {KeySettings}";
