@@ -24,7 +24,7 @@ internal sealed class TempDirectory : IDisposable
 }
 
 /// <summary>A clock that moves only when told to.</summary>
-internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
+public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private long _ticks = start.UtcTicks;
 

@@ -55,3 +55,19 @@ public readonly record struct ProjectionChange(ProjectionChangeKind Kind, string
 /// <param name="Stale">Messages left alone because their seq was already stored: a replay after a crash of an older
 /// version, or a log that holds a seq twice (which the current write service never appends).</param>
 public readonly record struct ProjectionResult(int Messages, int Stale);
+
+/// <summary>
+/// A projection store that several writers share (one database for the fleet, e.g. Scylla). Each log is projected by
+/// one writer at a time, the holder of its lease; the others follow its checkpoint. Writes of a projected entry carry
+/// the entry's log position as their write timestamp, so a replay after a crash, or a late write of a writer that lost
+/// its lease, never overrides a later entry's effect.
+/// </summary>
+public interface ISharedProjectionStore : IProjectionStore
+{
+    /// <summary>Takes the lease of <paramref name="log"/> for <paramref name="owner"/>, or renews it, for
+    /// <paramref name="duration"/>. True when <paramref name="owner"/> holds it afterwards.</summary>
+    ValueTask<bool> TryHoldLeaseAsync(string log, string owner, TimeSpan duration, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives the lease up if <paramref name="owner"/> holds it, so another writer takes over at once.</summary>
+    ValueTask ReleaseLeaseAsync(string log, string owner, CancellationToken cancellationToken = default);
+}
