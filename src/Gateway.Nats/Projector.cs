@@ -39,6 +39,9 @@ namespace Gateway.Nats;
 public sealed class Projector : IAsyncDisposable
 {
     private const int MaxBatch = 512;
+
+    /// <summary>How often a follower reads the shared checkpoint while a read waits for it.</summary>
+    private const int FollowPollMs = 3;
     private static readonly Meter Counters = new("Gateway");
     private static readonly Counter<long> AppliedCounter = Counters.CreateCounter<long>("gateway.projector.applied", "{event}", "Log entries written into this writer's history store");
     private static readonly Counter<long> ResetCounter = Counters.CreateCounter<long>("gateway.projector.resets", "{reset}", "Projection consumers recreated from the store's position, tagged by reason");
@@ -55,6 +58,7 @@ public sealed class Projector : IAsyncDisposable
     private readonly StreamProjection[] _streams;
     private readonly List<Task> _loops = [];
     private readonly Meter _meter = new("Gateway");
+    private readonly string _leaseOwner;
     private int _disposed;
 
     /// <summary>Creates the projector; <see cref="StartAsync"/> reads the store's positions and starts applying.</summary>
@@ -67,6 +71,8 @@ public sealed class Projector : IAsyncDisposable
         _nodeId = nodeId;
         _options = options;
         _logger = logger;
+        // Unique per process: two writers started with the same NodeId must not share a lease.
+        _leaseOwner = $"{nodeId}/{Guid.NewGuid():N}";
         _streams = new StreamProjection[subjects.StreamCount];
         for (var i = 0; i < _streams.Length; i++)
         {
@@ -90,7 +96,9 @@ public sealed class Projector : IAsyncDisposable
             stream.ProgressAt = Environment.TickCount64;
             await DeleteLegacyConsumerAsync(js, stream.Name, cancellationToken).ConfigureAwait(false);
             _logger.LogInformation("Projection of {Stream} resumes after stream seq {Position}", stream.Name, position);
-            _loops.Add(Task.Run(() => RunAsync(js, stream, _stop.Token), CancellationToken.None));
+            _loops.Add(_store is ISharedProjectionStore shared
+                ? Task.Run(() => LeaseAsync(js, stream, shared, _stop.Token), CancellationToken.None)
+                : Task.Run(() => RunAsync(js, stream, _stop.Token), CancellationToken.None));
             _loops.Add(Task.Run(() => WatchAsync(js, stream, _stop.Token), CancellationToken.None));
         }
 
@@ -313,6 +321,151 @@ public sealed class Projector : IAsyncDisposable
         await apply.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Shared store: projects the stream while this writer holds its lease, and otherwise follows the checkpoint that the
+    /// holder writes, so that reads here still wait for the position they began at.
+    /// </summary>
+    /// <remarks>Correctness does not rest on the lease: every projected write carries its log position as write timestamp
+    /// (<see cref="ISharedProjectionStore"/>), so two writers projecting at once, for a moment after a takeover, write the
+    /// same values and the later entry wins. The lease only keeps the work to one writer.</remarks>
+    private async Task LeaseAsync(NatsJSContext js, StreamProjection stream, ISharedProjectionStore store, CancellationToken cancellationToken)
+    {
+        var duration = store.LeaseDuration;
+        var renewEvery = TimeSpan.FromMilliseconds(Math.Max(duration.TotalMilliseconds / 3, 100));
+        var follower = Task.Run(() => FollowAsync(stream, store, cancellationToken), CancellationToken.None);
+        CancellationTokenSource? projecting = null;
+        Task? runner = null;
+        var heldAt = long.MinValue;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                bool held;
+                try
+                {
+                    held = await store.TryHoldLeaseAsync(stream.Name, _leaseOwner, duration, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // Unknown: keep projecting only while the lease we last confirmed is surely still ours.
+                    held = Environment.TickCount64 - heldAt < duration.TotalMilliseconds * 2 / 3;
+                    _logger.LogWarning(e, "Projection of {Stream}: the lease could not be renewed", stream.Name);
+                }
+
+                if (held && runner is null)
+                {
+                    // Pick up where the previous holder's checkpoint stands.
+                    stream.Watermark.Advance(await store.GetCheckpointAsync(stream.Name, cancellationToken).ConfigureAwait(false));
+                    stream.Owned = true;
+                    projecting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    var token = projecting.Token;
+                    runner = Task.Run(() => RunAsync(js, stream, token), CancellationToken.None);
+                    _logger.LogInformation("Projection of {Stream}: this writer holds the lease and projects from stream seq {Position}", stream.Name, stream.Watermark.Value);
+                }
+                else if (!held && runner is not null)
+                {
+                    _logger.LogWarning("Projection of {Stream}: the lease went to another writer; following its checkpoint", stream.Name);
+                    await StopProjectingAsync().ConfigureAwait(false);
+                }
+
+                if (held)
+                {
+                    heldAt = Environment.TickCount64;
+                }
+
+                await Task.Delay(renewEvery, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            var wasHolding = runner is not null;
+            await StopProjectingAsync().ConfigureAwait(false);
+            if (wasHolding)
+            {
+                try
+                {
+                    // Hand over at once instead of after the lease runs out.
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    await store.ReleaseLeaseAsync(stream.Name, _leaseOwner, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    _logger.LogInformation(e, "Projection of {Stream}: the lease was not released; it runs out by itself", stream.Name);
+                }
+            }
+
+            await follower.ConfigureAwait(false);
+        }
+
+        async Task StopProjectingAsync()
+        {
+            stream.Owned = false;
+            if (projecting is null)
+            {
+                return;
+            }
+
+            await projecting.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await runner!.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            projecting.Dispose();
+            projecting = null;
+            runner = null;
+        }
+    }
+
+    /// <summary>While another writer projects the stream, moves the watermark with the checkpoint it writes: every
+    /// <see cref="NatsOptions.ProjectionCheckMs"/>, and every few milliseconds while a read here waits for it.</summary>
+    private async Task FollowAsync(StreamProjection stream, ISharedProjectionStore store, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!stream.Owned)
+                {
+                    var before = stream.Watermark.Value;
+                    var position = await store.GetCheckpointAsync(stream.Name, cancellationToken).ConfigureAwait(false);
+                    stream.Watermark.Advance(position);
+                    if (position > before)
+                    {
+                        Volatile.Write(ref stream.ProgressAt, Environment.TickCount64);
+                    }
+                }
+
+                if (stream.Watermark.HasWaiters)
+                {
+                    await Task.Delay(FollowPollMs, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await stream.Watermark.Wanted.WaitAsync(TimeSpan.FromMilliseconds(_options.ProjectionCheckMs), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Projection of {Stream}: reading the shared checkpoint failed", stream.Name);
+                await PauseAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     private static async Task PauseAsync(CancellationToken cancellationToken)
     {
         try
@@ -498,6 +651,9 @@ public sealed class Projector : IAsyncDisposable
         /// <summary>The stream's last sequence as last read by the watchdog.</summary>
         public ulong LogLast;
 
+        /// <summary>Shared store: true while this writer holds the stream's lease and projects it.</summary>
+        public volatile bool Owned;
+
         /// <summary>When the watermark last moved or the watchdog last found it caught up, <see cref="Environment.TickCount64"/>.</summary>
         public long ProgressAt;
 
@@ -539,6 +695,8 @@ public sealed class Projector : IAsyncDisposable
         private readonly Lock _lock = new();
         private ulong _value;
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource _wanted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiters;
 
         public ulong Value
         {
@@ -569,31 +727,58 @@ public sealed class Projector : IAsyncDisposable
             changed.TrySetResult();
         }
 
+        /// <summary>True while a reader waits for a position not reached yet.</summary>
+        public bool HasWaiters => Volatile.Read(ref _waiters) > 0;
+
+        /// <summary>Completes when a reader starts waiting (a follower then reads the shared checkpoint at once).</summary>
+        public Task Wanted
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _wanted.Task;
+                }
+            }
+        }
+
         public async Task WaitAsync(ulong target, TimeSpan timeout, CancellationToken cancellationToken)
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(timeout);
-            while (true)
+            Interlocked.Increment(ref _waiters);
+            try
             {
-                Task changed;
-                lock (_lock)
+                while (true)
                 {
-                    if (_value >= target)
+                    Task changed;
+                    TaskCompletionSource wanted;
+                    lock (_lock)
                     {
-                        return;
+                        if (_value >= target)
+                        {
+                            return;
+                        }
+
+                        changed = _changed.Task;
+                        wanted = _wanted;
+                        _wanted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     }
 
-                    changed = _changed.Task;
+                    wanted.TrySetResult();
+                    try
+                    {
+                        await changed.WaitAsync(deadline.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        throw new TimeoutException($"the history store did not reach log position {target} within {timeout.TotalMilliseconds} ms");
+                    }
                 }
-
-                try
-                {
-                    await changed.WaitAsync(deadline.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    throw new TimeoutException($"the history store did not reach log position {target} within {timeout.TotalMilliseconds} ms");
-                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiters);
             }
         }
     }

@@ -98,7 +98,9 @@ public static partial class GatewayHost
         var gateway = configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
         var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         var nats = configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
+        var store = configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions();
         errors.AddRange(new GatewayOptionsValidator().Validate(null, gateway).Failures ?? []);
+        errors.AddRange(new StoreOptionsValidator(role).Validate(null, store).Failures ?? []);
         errors.AddRange(new AuthOptionsValidator().Validate(null, auth).Failures ?? []);
         if (role != GatewayRole.All)
         {
@@ -119,19 +121,20 @@ public static partial class GatewayHost
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         services.AddOptions<GatewayOptions>().ValidateOnStart();
         services.AddOptions<AuthOptions>().ValidateOnStart();
-        services.AddSingleton(new StartupSummary(role, gateway, auth, nats));
+        services.AddSingleton(new StartupSummary(role, gateway, auth, nats, store));
         services.AddHostedService<RemoteSigningKeysService>();
     }
 }
 
 /// <summary>What the start-up line reports: role, store, auth mode and where the keys come from.</summary>
-internal sealed record StartupSummary(GatewayRole Role, GatewayOptions Gateway, AuthOptions Auth, NatsOptions Nats)
+internal sealed record StartupSummary(GatewayRole Role, GatewayOptions Gateway, AuthOptions Auth, NatsOptions Nats, StoreOptions StoreSettings)
 {
     public bool DevelopmentKeys => !AuthSecrets.HasTokenKeys(Auth) || !AuthSecrets.HasAdminKey(Auth);
 
     public string Store => Role switch
     {
         GatewayRole.All => $"RocksDB {Path.Combine(Path.GetFullPath(Gateway.DataDirectory), "rocksdb")}",
+        GatewayRole.Writer when StoreSettings.IsScylla => $"JetStream log at {Nats.Url} (replicas {Nats.Replicas}), shared Scylla projection in keyspace {StoreSettings.Keyspace} at {StoreSettings.ContactPoints}",
         GatewayRole.Writer => $"JetStream log at {Nats.Url} (replicas {Nats.Replicas}), RocksDB projection {Path.Combine(Path.GetFullPath(Gateway.DataDirectory), "rocksdb")}",
         _ => $"none (writers over NATS at {Nats.Url})",
     };

@@ -10,8 +10,8 @@ namespace Gateway.Server;
 public static partial class GatewayHost
 {
     /// <summary>
-    /// The readiness checks of <c>/readyz</c>, by role: <c>store</c> (the RocksDB store is open and healthy; embedded and
-    /// writer), <c>commit-loop</c> (the embedded write service's commit loop runs), <c>nats</c> (connected to NATS; gateway
+    /// The readiness checks of <c>/readyz</c>, by role: <c>store</c> (the RocksDB store is open and healthy, or a Scylla node is
+    /// reachable; embedded and writer), <c>commit-loop</c> (the embedded write service's commit loop runs), <c>nats</c> (connected to NATS; gateway
     /// and writer), <c>projection</c> (the role's NATS parts started and, in a writer, the projection keeps up with the log),
     /// <c>keys</c> (signing keys from a JWKS URL or OpenID Connect discovery have been fetched; always healthy with keys
     /// from settings or files), <c>drain</c> (not shutting down).
@@ -74,9 +74,12 @@ public static partial class GatewayHost
     private sealed class StoreCheck(IServiceProvider services) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-            Task.FromResult(services.GetService<Gateway.Domain.Ports.IChatStore>() is RocksDbChatStore store && !store.IsHealthy(out var problem)
-                ? HealthCheckResult.Unhealthy(problem)
-                : HealthCheckResult.Healthy());
+            Task.FromResult(services.GetService<Gateway.Domain.Ports.IChatStore>() switch
+            {
+                RocksDbChatStore rocks when !rocks.IsHealthy(out var problem) => HealthCheckResult.Unhealthy(problem),
+                Gateway.Storage.Scylla.ScyllaChatStore scylla when !scylla.IsHealthy(out var problem) => HealthCheckResult.Unhealthy(problem),
+                _ => HealthCheckResult.Healthy(),
+            });
     }
 
     /// <summary>The embedded commit loop has not stopped.</summary>

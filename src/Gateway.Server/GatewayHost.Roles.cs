@@ -2,8 +2,10 @@ using Gateway.Domain;
 using Gateway.Domain.InProcess;
 using Gateway.Domain.Ports;
 using Gateway.Nats;
+using Gateway.Server.Config;
 using Gateway.Server.Fanout;
 using Gateway.Storage.RocksDb;
+using Gateway.Storage.Scylla;
 using Microsoft.Extensions.Options;
 using NATS.Client.Core;
 
@@ -56,10 +58,20 @@ public static partial class GatewayHost
 
     /// <summary>The writer role: JetStream log + projector into the local RocksDB history, the CAS write service, and the
     /// request handlers gateways call.</summary>
-    private static void AddWriter(IServiceCollection services, GatewayOptions options, NatsOptions nats)
+    private static void AddWriter(IServiceCollection services, GatewayOptions options, NatsOptions nats, StoreOptions store)
     {
         AddNatsCore(services, nats);
-        services.AddSingleton<IChatStore>(_ => new RocksDbChatStore(Path.Combine(options.DataDirectory, "rocksdb")));
+        if (store.IsScylla)
+        {
+            // Opened when NatsRuntime starts the projector, before Kestrel listens: a cluster that cannot be reached, or a
+            // keyspace without the schema, stops start-up with one line. Blocking here happens once, at start.
+            services.AddSingleton<IChatStore>(sp => OpenScylla(store, sp));
+        }
+        else
+        {
+            services.AddSingleton<IChatStore>(_ => new RocksDbChatStore(Path.Combine(options.DataDirectory, "rocksdb")));
+        }
+
         services.AddSingleton<IMessageHistory>(sp => sp.GetRequiredService<IChatStore>());
         services.AddSingleton(sp => new JetStreamLog(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<Subjects>(), nats,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Log")));
@@ -92,6 +104,20 @@ public static partial class GatewayHost
             bus.TypingReceived += registry.DeliverTyping;
             return registry;
         });
+    }
+
+    private static ScyllaChatStore OpenScylla(StoreOptions store, IServiceProvider services)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            return ScyllaChatStore.OpenAsync(store, services.GetRequiredService<ILoggerFactory>(), services.GetRequiredService<TimeProvider>(), timeout.Token)
+                .GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is Gateway.Cql.CqlException or InvalidOperationException or OperationCanceledException)
+        {
+            throw new InvalidOperationException($"cannot open the Scylla store at {store.ContactPoints} (Store:ContactPoints), keyspace {store.Keyspace}: {e.Message}", e);
+        }
     }
 
     private static void AddNatsCore(IServiceCollection services, NatsOptions nats)

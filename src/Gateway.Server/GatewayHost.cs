@@ -3,6 +3,7 @@ using System.Text.Json;
 using Gateway.Nats;
 using Gateway.Domain.Ports;
 using Gateway.Server.Auth;
+using Gateway.Server.Config;
 using Gateway.Server.Connections;
 using Gateway.Server.Fanout;
 using Gateway.Server.Http;
@@ -53,7 +54,7 @@ public static partial class GatewayHost
                 AddEmbedded(services, options);
                 break;
             case GatewayRole.Writer:
-                AddWriter(services, options, nats);
+                AddWriter(services, options, nats, builder.Configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions());
                 break;
             case GatewayRole.Gateway:
                 AddGateway(services, nats);

@@ -16,10 +16,15 @@ if (args.Any(a => a is "--version"))
     return 0;
 }
 
-// Two commands: run the server (default), or mint a development token.
+// Three commands: run the server (default), mint a development token, or print / apply the Scylla schema.
 if (args.Length > 0 && args[0] == "token")
 {
     return TokenCommand.Run(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "schema")
+{
+    return await SchemaCommand.RunAsync(args[1..]).ConfigureAwait(false);
 }
 
 WebApplication app;

@@ -485,6 +485,9 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
     }
 
     /// <inheritdoc />
+    public TimeSpan LeaseDuration => TimeSpan.FromMilliseconds(_options.ProjectionLeaseMs);
+
+    /// <inheritdoc />
     public async ValueTask<bool> TryHoldLeaseAsync(string log, string owner, TimeSpan duration, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(log);

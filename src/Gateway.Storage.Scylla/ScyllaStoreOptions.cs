@@ -1,7 +1,7 @@
 namespace Gateway.Storage.Scylla;
 
 /// <summary>The Scylla store's settings (bound from the <c>Store</c> section: <c>--Store:Kind=scylla --Store:ContactPoints=…</c>).</summary>
-public sealed class ScyllaStoreOptions
+public class ScyllaStoreOptions
 {
     /// <summary>Nodes to start from, comma separated ("host" or "host:port").</summary>
     public string ContactPoints { get; set; } = "";
@@ -42,7 +42,7 @@ public sealed class ScyllaStoreOptions
 
     /// <summary>How long a writer holds the lease to project a log without renewing it; a writer that dies is replaced
     /// after at most this long.</summary>
-    public int ProjectionLeaseMs { get; set; } = 10000;
+    public int ProjectionLeaseMs { get; set; } = 4000;
 
     /// <summary>Idempotency retention in seconds, as the TTL of the record.</summary>
     internal int IdempotencyTtlSeconds => checked(IdempotencyRetentionHours * 3600);

@@ -64,6 +64,9 @@ public readonly record struct ProjectionResult(int Messages, int Stale);
 /// </summary>
 public interface ISharedProjectionStore : IProjectionStore
 {
+    /// <summary>How long a lease lasts without renewal: the longest a log goes unprojected after its holder died.</summary>
+    TimeSpan LeaseDuration { get; }
+
     /// <summary>Takes the lease of <paramref name="log"/> for <paramref name="owner"/>, or renews it, for
     /// <paramref name="duration"/>. True when <paramref name="owner"/> holds it afterwards.</summary>
     ValueTask<bool> TryHoldLeaseAsync(string log, string owner, TimeSpan duration, CancellationToken cancellationToken = default);

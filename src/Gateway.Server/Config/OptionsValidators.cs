@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Gateway.Nats;
 using Gateway.Server.Auth;
 using Gateway.Server.Connections;
+using Gateway.Storage.Scylla;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
@@ -280,3 +281,47 @@ internal sealed class NatsOptionsValidator : IValidateOptions<NatsOptions>
         return r.Result();
     }
 }
+
+/// <summary>Every rule of <see cref="StoreOptions"/>; the Scylla settings are checked only with <c>Kind=scylla</c>.</summary>
+internal sealed class StoreOptionsValidator(GatewayRole role) : IValidateOptions<StoreOptions>
+{
+    public ValidateOptionsResult Validate(string? name, StoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var o = options;
+        var r = new Rules(StoreOptions.Section);
+        if (!o.IsScylla)
+        {
+            r.Require(string.Equals(o.Kind, "rocksdb", StringComparison.OrdinalIgnoreCase), nameof(o.Kind), o.Kind, "must be rocksdb or scylla");
+            return r.Result();
+        }
+
+        r.Require(role != GatewayRole.All, nameof(o.Kind), o.Kind, "the shared Scylla store serves the writer role; the embedded role (--role all) keeps RocksDB");
+        var points = o.ContactPoints.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        r.Require(points.Length > 0, nameof(o.ContactPoints), o.ContactPoints, "Store:Kind=scylla needs at least one node (e.g. --Store:ContactPoints=10.0.0.5,10.0.0.6)");
+        foreach (var point in points)
+        {
+            r.Require(Uri.TryCreate("tcp://" + point, UriKind.Absolute, out var u) && u.Host.Length > 0 && u.AbsolutePath == "/", nameof(o.ContactPoints), o.ContactPoints,
+                "must be host or host:port, several separated by commas");
+        }
+
+        r.Require(o.Port is >= 1 and <= 65535, nameof(o.Port), o.Port, "must be 1..65535");
+        try
+        {
+            _ = ScyllaSchema.Statements(o);
+        }
+        catch (ArgumentException e)
+        {
+            r.Fail(e.ParamName == "keyspace" ? nameof(o.Keyspace) : nameof(o.Replication), e.ParamName == "keyspace" ? o.Keyspace : o.Replication, e.Message.Split(" (Parameter", 2)[0]);
+        }
+
+        r.Require(o.BucketSize is >= 1 and <= 1_000_000, nameof(o.BucketSize), o.BucketSize, "must be 1..1000000");
+        r.Require(o.IdempotencyRetentionHours is >= 24 and <= 24 * 365, nameof(o.IdempotencyRetentionHours), o.IdempotencyRetentionHours, "must be 24..8760 (the protocol promises at least 24 h)");
+        r.Require(o.RequestTimeoutMs >= 10, nameof(o.RequestTimeoutMs), o.RequestTimeoutMs, "must be at least 10");
+        r.Require(o.ProjectionLeaseMs is >= 1000 and <= 600_000, nameof(o.ProjectionLeaseMs), o.ProjectionLeaseMs, "must be 1000..600000");
+        r.Require(string.IsNullOrEmpty(o.Username) || !string.IsNullOrEmpty(o.Password), nameof(o.Password), o.Password, "Store:Username needs a password", secret: true);
+        r.Require(string.IsNullOrEmpty(o.TlsCaFile) || File.Exists(o.TlsCaFile), nameof(o.TlsCaFile), o.TlsCaFile, "the file does not exist");
+        return r.Result();
+    }
+}
+

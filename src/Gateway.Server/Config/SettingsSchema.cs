@@ -9,7 +9,7 @@ using Gateway.Nats;
 namespace Gateway.Server.Config;
 
 /// <summary>
-/// The tree of our configuration sections (<c>Gateway</c>, <c>Gateway:Auth</c>, <c>Nats</c>) read by reflection from the
+/// The tree of our configuration sections (<c>Gateway</c>, <c>Gateway:Auth</c>, <c>Nats</c>, <c>Store</c>) read by reflection from the
 /// options types, so that the unknown-key check, the settings table of <c>--help</c> and the options classes cannot
 /// disagree: a new property is a new setting everywhere.
 /// </summary>
@@ -42,7 +42,7 @@ internal static partial class SettingsSchema
 
     private static readonly Lazy<Node> LazyRoot = new(BuildRoot);
 
-    /// <summary>The root: children <c>Gateway</c> and <c>Nats</c>.</summary>
+    /// <summary>The root: children <c>Gateway</c>, <c>Nats</c> and <c>Store</c>.</summary>
     public static Node Root => LazyRoot.Value;
 
     /// <summary>Every value setting, in declaration order (lists as <c>Name:0</c>, <c>Name:1</c>, …).</summary>
@@ -168,6 +168,7 @@ internal static partial class SettingsSchema
         gateway.Children["Role"] = new Node($"{GatewayOptions.Section}:Role", typeof(string)) { Default = "all" };
         root.Children["Gateway"] = gateway;
         root.Children["Nats"] = Section(NatsOptions.Section, typeof(NatsOptions));
+        root.Children["Store"] = Section(StoreOptions.Section, typeof(StoreOptions));
         return root;
     }
 
@@ -297,7 +298,7 @@ internal static partial class SettingsSchema
         public static XmlDocs Load()
         {
             var docs = new XmlDocs();
-            foreach (var assembly in new[] { typeof(GatewayOptions).Assembly, typeof(NatsOptions).Assembly })
+            foreach (var assembly in new[] { typeof(GatewayOptions).Assembly, typeof(NatsOptions).Assembly, typeof(Gateway.Storage.Scylla.ScyllaStoreOptions).Assembly })
             {
                 var file = System.IO.Path.Combine(AppContext.BaseDirectory, assembly.GetName().Name + ".xml");
                 if (!File.Exists(file))
