@@ -21,6 +21,14 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   fi
 fi
 
+# The CQL test peer's oracle drives it with the DataStax Python driver, run by the system python.
+if ! /usr/bin/python3 -c "import cassandra" >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cassandra >/dev/null) \
+      || echo "warning: could not install python3-cassandra (the CQL test peer's oracle tests will fail and say so)" >&2
+  fi
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Gateway.sln -c Release -nologo -v q -clp:ErrorsOnly
 
