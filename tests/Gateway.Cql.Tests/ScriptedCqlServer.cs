@@ -99,6 +99,9 @@ internal sealed class ScriptedCqlServer : IAsyncDisposable
 
     public bool RefuseHandshake { get; set; }
 
+    /// <summary>When set, STARTUP is answered with AUTHENTICATE naming this class, and AUTH_RESPONSE goes to the handler.</summary>
+    public string? AuthenticateWith { get; set; }
+
     public Func<ServerConnection, ServerRequest, Task>? Handler { get; set; }
 
     public void DropAll()
@@ -195,6 +198,9 @@ internal sealed class ScriptedCqlServer : IAsyncDisposable
                 return;
             case CqlOpcode.Startup when RefuseHandshake:
                 c.Drop();
+                return;
+            case CqlOpcode.Startup when AuthenticateWith is { } authenticator:
+                await c.ReplyAsync(r, CqlOpcode.Authenticate, TestWire.Body(b => b.WriteString(authenticator)));
                 return;
             case CqlOpcode.Startup:
             case CqlOpcode.Register:
