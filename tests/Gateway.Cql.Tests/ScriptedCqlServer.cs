@@ -22,8 +22,11 @@ internal sealed record ServerRequest(CqlOpcode Opcode, short Stream, byte[] Body
 }
 
 /// <summary>One accepted client connection of the scripted server.</summary>
-internal sealed class ServerConnection(Socket socket)
+internal sealed class ServerConnection(Socket socket, int shard)
 {
+    /// <summary>The shard this connection "landed on" (reported as SCYLLA_SHARD when the server is sharded).</summary>
+    public int Shard { get; } = shard;
+
     private readonly SemaphoreSlim _write = new(1, 1);
 
     public Socket Socket { get; } = socket;
@@ -53,8 +56,9 @@ internal sealed class ServerConnection(Socket socket)
         {
             Socket.Shutdown(SocketShutdown.Both);
         }
-        catch (SocketException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Dropped before, or gone already.
         }
 
         Socket.Dispose();
@@ -68,14 +72,37 @@ internal sealed class ServerConnection(Socket socket)
 internal sealed class ScriptedCqlServer : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener? _shardAwareListener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accept;
+    private readonly Task _acceptShardAware = Task.CompletedTask;
 
-    public ScriptedCqlServer()
+    /// <summary>A plain node, or with <paramref name="shards"/> a Scylla-like one: connections to the normal port land
+    /// on shards in turn, and with <paramref name="shardAwarePort"/> a second port puts a connection on the shard
+    /// its source port selects (port modulo shard count).</summary>
+    public ScriptedCqlServer(int shards = 0, bool shardAwarePort = false)
     {
+        Shards = shards;
         _listener.Start();
-        _accept = AcceptLoopAsync();
+        _accept = AcceptLoopAsync(_listener, aware: false);
+        if (shards > 0)
+        {
+            SupportedOptions["SCYLLA_NR_SHARDS"] = [shards.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+            SupportedOptions["SCYLLA_SHARDING_ALGORITHM"] = ["biased-token-round-robin"];
+            SupportedOptions["SCYLLA_SHARDING_IGNORE_MSB"] = ["12"];
+            if (shardAwarePort)
+            {
+                _shardAwareListener = new TcpListener(IPAddress.Loopback, 0);
+                _shardAwareListener.Start();
+                SupportedOptions["SCYLLA_SHARD_AWARE_PORT"] = [((IPEndPoint)_shardAwareListener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+                _acceptShardAware = AcceptLoopAsync(_shardAwareListener, aware: true);
+            }
+        }
     }
+
+    public int Shards { get; }
+
+    public int AcceptedOnShardAwarePort;
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
@@ -124,10 +151,12 @@ internal sealed class ScriptedCqlServer : IAsyncDisposable
     {
         await _stop.CancelAsync();
         _listener.Stop();
+        _shardAwareListener?.Stop();
         DropAll();
         try
         {
             await _accept;
+            await _acceptShardAware;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -136,22 +165,28 @@ internal sealed class ScriptedCqlServer : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(TcpListener listener, bool aware)
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket socket;
             try
             {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
+                socket = await listener.AcceptSocketAsync(_stop.Token);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
             {
                 return;
             }
 
-            Interlocked.Increment(ref Accepted);
-            var connection = new ServerConnection(socket);
+            var ordinal = Interlocked.Increment(ref Accepted);
+            if (aware)
+            {
+                Interlocked.Increment(ref AcceptedOnShardAwarePort);
+            }
+
+            var shard = Shards == 0 ? -1 : aware ? ((IPEndPoint)socket.RemoteEndPoint!).Port % Shards : ordinal % Shards;
+            var connection = new ServerConnection(socket, shard);
             Connections.Enqueue(connection);
             _ = Task.Run(() => ServeAsync(connection));
         }
@@ -192,7 +227,13 @@ internal sealed class ScriptedCqlServer : IAsyncDisposable
             case CqlOpcode.Options:
                 if (AnswerHeartbeats)
                 {
-                    await c.ReplyAsync(r, CqlOpcode.Supported, TestWire.Supported(SupportedOptions));
+                    var options = new Dictionary<string, string[]>(SupportedOptions);
+                    if (c.Shard >= 0)
+                    {
+                        options["SCYLLA_SHARD"] = [c.Shard.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+                    }
+
+                    await c.ReplyAsync(r, CqlOpcode.Supported, TestWire.Supported(options));
                 }
 
                 return;

@@ -319,7 +319,7 @@ public sealed partial class CqlCluster
         if (host.Connections.Length == 0)
         {
             var first = await OpenPooledAsync(host, host.EndPoint, 0, cancellationToken).ConfigureAwait(false);
-            host.LearnSharding(first);
+            host.LearnSharding(first, _options.Tls is not null);
             host.IsUp = true;
         }
 
@@ -334,7 +334,7 @@ public sealed partial class CqlCluster
         }
 
         var shards = host.ShardCount;
-        if (host.ShardAwarePort > 0 && _options.Tls is null)
+        if (host.ShardAwarePort > 0)
         {
             // The shard-aware port routes a connection to the shard given by its source port modulo the shard count.
             var target = new IPEndPoint(host.EndPoint.Address, host.ShardAwarePort);
@@ -425,8 +425,25 @@ public sealed partial class CqlCluster
 
     private void ScheduleReconnect(CqlHostState host, bool immediate)
     {
-        if (IsDisposed || host.Removed || Interlocked.CompareExchange(ref host.Reconnecting, 1, 0) != 0)
+        if (IsDisposed || host.Removed)
         {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref host.Reconnecting, 1, 0) != 0)
+        {
+            if (immediate && host.Wake.CurrentCount == 0)
+            {
+                try
+                {
+                    host.Wake.Release();
+                }
+                catch (SemaphoreFullException)
+                {
+                    // Woken already.
+                }
+            }
+
             return;
         }
 
@@ -451,7 +468,7 @@ public sealed partial class CqlCluster
             {
                 if (!immediate || attempt > 0)
                 {
-                    await Task.Delay(Backoff(attempt, _options.ReconnectBaseDelay, _options.ReconnectMaxDelay), token).ConfigureAwait(false);
+                    await host.Wake.WaitAsync(Backoff(attempt, _options.ReconnectBaseDelay, _options.ReconnectMaxDelay), token).ConfigureAwait(false);
                 }
 
                 try

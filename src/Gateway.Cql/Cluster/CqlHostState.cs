@@ -33,20 +33,25 @@ internal sealed class CqlHostState(string address, IPEndPoint endPoint)
     /// <summary>Whether a reconnection loop runs for this node now (one at a time).</summary>
     public int Reconnecting;
 
+    /// <summary>Cuts a reconnection loop's wait short (an UP event says the node is back: no reason to sit out the backoff).</summary>
+    public SemaphoreSlim Wake { get; } = new(0, 1);
+
     public bool Removed { get; set; }
 
     public CqlConnection[] Connections => Volatile.Read(ref _connections);
 
     public CqlHost ToPublic() => new(Address, Datacenter, Rack, IsUp, Tokens.Length, ShardCount);
 
-    public void LearnSharding(CqlConnection connection)
+    public void LearnSharding(CqlConnection connection, bool tls)
     {
         var s = connection.Supported;
         if (Int(s, "SCYLLA_NR_SHARDS") is { } shards and > 0)
         {
             ShardCount = shards;
             IgnoreMsb = Int(s, "SCYLLA_SHARDING_IGNORE_MSB") ?? 0;
-            ShardAwarePort = Int(s, "SCYLLA_SHARD_AWARE_PORT") ?? 0;
+
+            // A TLS client must use the TLS flavour of the shard-aware port; without one it falls back to plain connects.
+            ShardAwarePort = Int(s, tls ? "SCYLLA_SHARD_AWARE_PORT_SSL" : "SCYLLA_SHARD_AWARE_PORT") ?? 0;
         }
     }
 
