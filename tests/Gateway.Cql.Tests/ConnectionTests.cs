@@ -123,6 +123,29 @@ public sealed class ConnectionTests
     }
 
     [Fact]
+    public async Task A_cancelled_request_is_cancelled_and_its_id_waits_for_the_late_answer()
+    {
+        await using var server = new ScriptedCqlServer();
+        var held = new ConcurrentQueue<(ServerConnection C, ServerRequest R)>();
+        server.Handler = (c, r) =>
+        {
+            held.Enqueue((c, r));
+            return Task.CompletedTask;
+        };
+        await using var connection = await Open(server, Settings());
+        using var cts = new CancellationTokenSource();
+        var request = connection.RequestAsync(Query("q"), TimeSpan.FromSeconds(30), cts.Token);
+        await Eventually(() => held.Count == 1, "the request at the server");
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        Assert.Equal(1, connection.InFlight);
+
+        var (c, r) = held.Single();
+        await c.ReplyAsync(r, CqlOpcode.Result, TestWire.Void());
+        await Eventually(() => connection.InFlight == 0, "the late answer to free the id");
+    }
+
+    [Fact]
     public async Task An_idle_connection_sends_options_heartbeats_and_closes_when_one_goes_unanswered()
     {
         await using var server = new ScriptedCqlServer();

@@ -150,6 +150,22 @@ public sealed class ResponseDecodingTests
     }
 
     [Fact]
+    public void Spec_8_The_paging_state_outlives_the_disposed_page()
+    {
+        var result = CqlResponses.ReadResult(TestWire.Response(CqlOpcode.Result, Hex("00000002 00000006 00000001 00000003 010203 00000000")));
+        var state = result.Rows!.PagingState;
+        result.Dispose();
+
+        // The pooled body went back to the pool; scribble over whatever reuses it.
+        for (var i = 0; i < 8; i++)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Rent(32).AsSpan().Fill(0xEE);
+        }
+
+        Assert.Equal(new byte[] { 1, 2, 3 }, state.ToArray());
+    }
+
+    [Fact]
     public void Spec_4_2_5_2_No_metadata_rows_take_the_prepared_result_columns()
     {
         CqlColumn[] known = [new("ks", "t", "n", new CqlType(CqlTypeCode.Int))];

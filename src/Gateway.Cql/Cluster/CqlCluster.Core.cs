@@ -32,6 +32,7 @@ public sealed partial class CqlCluster
     private int _roundRobin;
     private int _disposedFlag;
     private int _controlReconnecting;
+    private volatile bool _murmur3 = true;
 
     private CqlCluster(CqlClusterOptions options, ILoggerFactory? loggerFactory)
     {
@@ -135,13 +136,14 @@ public sealed partial class CqlCluster
         {
             var controlEndPoint = ParseEndPoint(control.Address);
             var found = new List<(IPEndPoint EndPoint, string? Dc, string? Rack, long[] Tokens, Guid? HostId)>();
-            using (var local = await ControlQueryAsync(control, "SELECT * FROM system.local WHERE key='local'", cancellationToken).ConfigureAwait(false))
+            using (var local = await SystemTableAsync(control, "SELECT * FROM system.local WHERE key='local'", cancellationToken).ConfigureAwait(false))
             {
-                if (local.Rows is { Count: > 0 } rows)
+                if (local?.Rows is { Count: > 0 } rows)
                 {
                     found.Add((controlEndPoint, Text(rows, 0, "data_center"), Text(rows, 0, "rack"), Tokens(rows, 0), Uuid(rows, 0, "host_id")));
                     if (Text(rows, 0, "partitioner") is { } partitioner && !partitioner.EndsWith("Murmur3Partitioner", StringComparison.Ordinal))
                     {
+                        _murmur3 = false;
                         _logger.LogWarning("The cluster uses {Partitioner}; token-aware routing assumes Murmur3 and is off", partitioner);
                     }
                 }
@@ -153,8 +155,8 @@ public sealed partial class CqlCluster
 
             if (_options.DiscoverPeers)
             {
-                using var peers = await ControlQueryAsync(control, "SELECT * FROM system.peers", cancellationToken).ConfigureAwait(false);
-                if (peers.Rows is { } rows)
+                using var peers = await SystemTableAsync(control, "SELECT * FROM system.peers", cancellationToken).ConfigureAwait(false);
+                if (peers?.Rows is { } rows)
                 {
                     for (var i = 0; i < rows.Count; i++)
                     {
@@ -214,6 +216,21 @@ public sealed partial class CqlCluster
         finally
         {
             _refreshGate.Release();
+        }
+    }
+
+    /// <summary>A system table read; a node that refuses it (a test double, restricted permissions) leaves the ring
+    /// unknown, which only costs token-aware routing.</summary>
+    private async Task<CqlResult?> SystemTableAsync(CqlConnection control, string query, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ControlQueryAsync(control, query, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CqlServerException e)
+        {
+            _logger.LogWarning(e, "{Query} failed on {Address}", query, control.Address);
+            return null;
         }
     }
 
@@ -636,7 +653,7 @@ public sealed partial class CqlCluster
     /// <summary>The Murmur3 token of the bound partition key, or null when it cannot be computed.</summary>
     private long? RoutingToken(CqlPrepared prepared, ReadOnlySpan<CqlValue> values)
     {
-        if (!_options.TokenAware || prepared.PartitionKeyIndexes.Count == 0)
+        if (!_options.TokenAware || !_murmur3 || prepared.PartitionKeyIndexes.Count == 0)
         {
             return null;
         }
@@ -716,13 +733,13 @@ public sealed partial class CqlCluster
     {
         using var _ = frame;
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        var errors = new Dictionary<string, Exception>();
+        Dictionary<string, Exception>? errors = null;
         foreach (var host in QueryPlan(token))
         {
             var connection = host.Pick(token);
             if (connection is null)
             {
-                errors[host.Address] = new CqlConnectionException($"No open connection to {host.Address}");
+                (errors ??= [])[host.Address] = new CqlConnectionException($"No open connection to {host.Address}");
                 continue;
             }
 
@@ -733,15 +750,15 @@ public sealed partial class CqlCluster
             catch (CqlServerException e) when (e.Code is CqlErrorCode.Overloaded or CqlErrorCode.IsBootstrapping
                 || (idempotent && e.Code is CqlErrorCode.ReadTimeout or CqlErrorCode.WriteTimeout or CqlErrorCode.Unavailable))
             {
-                errors[host.Address] = e;
+                (errors ??= [])[host.Address] = e;
             }
             catch (CqlNotSentException e)
             {
-                errors[host.Address] = e;
+                (errors ??= [])[host.Address] = e;
             }
             catch (CqlException e) when (idempotent && e is CqlTimeoutException or CqlConnectionException)
             {
-                errors[host.Address] = e;
+                (errors ??= [])[host.Address] = e;
             }
             catch (ObjectDisposedException) when (IsDisposed)
             {
@@ -749,7 +766,7 @@ public sealed partial class CqlCluster
             }
         }
 
-        throw new CqlNoHostAvailableException(errors);
+        throw new CqlNoHostAvailableException(errors ?? []);
     }
 
     private async Task<CqlResponseFrame> SendOnAsync(CqlConnection connection, CqlFrameBuilder frame, TimeSpan timeout, Func<ReadOnlyMemory<byte>, string?>? unprepared, CancellationToken cancellationToken)

@@ -177,16 +177,25 @@ internal sealed class CqlConnection : IAsyncDisposable
     public Task<CqlResponseFrame> SendAsync(ReadOnlySpan<byte> frame, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var pending = new Pending(Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+
+        // Registered before the request is visible to the read loop, so an answer can never race the registration.
+        if (cancellationToken.CanBeCanceled)
+        {
+            pending.Registration = cancellationToken.UnsafeRegister(static (s, ct) => ((Pending)s!).TrySetCanceled(ct), pending);
+        }
+
         int stream;
         lock (_lock)
         {
             if (_closeReason is { } reason)
             {
+                pending.Registration.Dispose();
                 throw new CqlNotSentException($"Connection to {Address} is closed: {reason.Message}", reason);
             }
 
             if (_freeCount == 0)
             {
+                pending.Registration.Dispose();
                 throw new CqlNotSentException($"Connection to {Address} has all {_pending.Length} stream ids in use");
             }
 
@@ -205,11 +214,6 @@ internal sealed class CqlConnection : IAsyncDisposable
         if (!_outbox.Writer.TryWrite((buffer, frame.Length)))
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            pending.Registration = cancellationToken.UnsafeRegister(static (s, ct) => ((Pending)s!).Abandon(new OperationCanceledException(ct)), pending);
         }
 
         return pending.Task;

@@ -149,7 +149,7 @@ internal static class CqlResponses
     internal static CqlRows ReadRows(byte[] body, int length, int start, IReadOnlyList<CqlColumn>? knownColumns)
     {
         var r = new CqlReader(body.AsSpan(0, length)) { Position = start };
-        var (columns, pagingState) = ReadRowsMetadata(ref r, body, knownColumns);
+        var (columns, pagingState) = ReadRowsMetadata(ref r, knownColumns);
         var columnCount = columns.Count;
         var rowCount = r.ReadInt();
         if (rowCount < 0)
@@ -181,18 +181,17 @@ internal static class CqlResponses
     }
 
     /// <summary>Rows metadata (§4.2.5.2): flags, column count, paging state, column specs unless No_metadata.</summary>
-    internal static (IReadOnlyList<CqlColumn> Columns, ReadOnlyMemory<byte> PagingState) ReadRowsMetadata(ref CqlReader r, byte[]? body, IReadOnlyList<CqlColumn>? knownColumns)
+    internal static (IReadOnlyList<CqlColumn> Columns, ReadOnlyMemory<byte> PagingState) ReadRowsMetadata(ref CqlReader r, IReadOnlyList<CqlColumn>? knownColumns)
     {
         var flags = r.ReadInt();
         var columnCount = r.ReadInt();
         ReadOnlyMemory<byte> pagingState = default;
         if ((flags & RowsHasMorePages) != 0)
         {
-            var at = r.Position;
             if (r.ReadBytes(out var state))
             {
-                // The state stays in the body buffer, which lives as long as the rows; copied only when there is no body.
-                pagingState = body is not null ? body.AsMemory(at + 4, state.Length) : state.ToArray();
+                // Copied out of the pooled body: callers keep the state for the next page after disposing this one.
+                pagingState = state.ToArray();
             }
         }
 
@@ -226,7 +225,7 @@ internal static class CqlResponses
         }
 
         var variables = ReadColumnSpecs(ref r, flags, columnCount);
-        var (resultColumns, _) = ReadRowsMetadata(ref r, null, null);
+        var (resultColumns, _) = ReadRowsMetadata(ref r, null);
         return new CqlPrepared(query, id, variables, pk, resultColumns);
     }
 
