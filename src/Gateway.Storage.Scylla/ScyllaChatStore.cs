@@ -555,28 +555,42 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
         return result;
     }
 
-    /// <summary>Adds up to <paramref name="limit"/> − count live messages of one bucket, following the server's pages.</summary>
+    /// <summary>Adds up to <paramref name="limit"/> − count live messages of one bucket, from <paramref name="bound"/>
+    /// (inclusive) on in the statement's direction. Expired messages do not count toward the limit, so a page that held
+    /// some is followed by another from where it ended, until the limit is met or the bucket ends.</summary>
     private async Task ReadBucketAsync(CqlPrepared statement, string tenantId, string chatId, long bucket, long bound, int limit, long now, List<ChatMessage> result, CancellationToken cancellationToken)
     {
-        var paging = ReadOnlyMemory<byte>.Empty;
-        do
+        var ascending = ReferenceEquals(statement, _q.SelectFrom);
+        while (result.Count < limit)
         {
             var want = limit - result.Count;
-            var options = new CqlStatementOptions { Idempotent = true, PageSize = want, PagingState = paging };
-            using var page = await _cluster.ExecuteAsync(statement, [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.Int(want)], options, cancellationToken).ConfigureAwait(false);
-            var rows = page.Rows ?? throw new CqlException("a SELECT answered without rows");
-            for (var i = 0; i < rows.Count && result.Count < limit; i++)
+            var paging = ReadOnlyMemory<byte>.Empty;
+            var read = 0;
+            do
             {
-                var message = ReadMessage(rows, i, tenantId, chatId);
-                if (!message.IsExpiredAt(now))
+                var options = new CqlStatementOptions { Idempotent = true, PageSize = want, PagingState = paging };
+                using var page = await _cluster.ExecuteAsync(statement, [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.Int(want)], options, cancellationToken).ConfigureAwait(false);
+                var rows = page.Rows ?? throw new CqlException("a SELECT answered without rows");
+                for (var i = 0; i < rows.Count; i++)
                 {
-                    result.Add(message);
+                    read++;
+                    var message = ReadMessage(rows, i, tenantId, chatId);
+                    bound = ascending ? (long)message.Seq + 1 : (long)message.Seq - 1;
+                    if (!message.IsExpiredAt(now) && result.Count < limit)
+                    {
+                        result.Add(message);
+                    }
                 }
-            }
 
-            paging = rows.HasMorePages ? rows.PagingState.ToArray() : ReadOnlyMemory<byte>.Empty;
+                paging = rows.HasMorePages ? rows.PagingState : ReadOnlyMemory<byte>.Empty;
+            }
+            while (!paging.IsEmpty);
+
+            if (read < want)
+            {
+                return; // the bucket has nothing more in this direction
+            }
         }
-        while (!paging.IsEmpty && result.Count < limit);
     }
 
     private static ChatMessage ReadMessage(CqlRows rows, int row, string tenantId, string chatId)
@@ -667,7 +681,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
                 list.Add(rows.GetString(i, 0));
             }
 
-            paging = rows.HasMorePages ? rows.PagingState.ToArray() : ReadOnlyMemory<byte>.Empty;
+            paging = rows.HasMorePages ? rows.PagingState : ReadOnlyMemory<byte>.Empty;
         }
         while (!paging.IsEmpty);
         return list;
