@@ -60,6 +60,14 @@ internal static class ChaosRunner
         }
 
         var natsServer = cli.Get("--nats-server") ?? (File.Exists("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
+
+        // The writers' shared store: the CQL test peer's program (a test double of Scylla), or none (RocksDB per writer).
+        var cqlPeer = cli.Get("--cql-peer") is { } peerPath ? Path.GetFullPath(peerPath) : null;
+        if (cqlPeer is not null && (topologyKind == "embedded" || !File.Exists(cqlPeer)))
+        {
+            Console.Error.WriteLine($"chaos: --cql-peer needs the distributed or cluster topology and an existing program ({cqlPeer})");
+            return 2;
+        }
         Directory.CreateDirectory(outDir);
         var stem = Path.Combine(outDir, $"chaos-{topologyKind}{(label is null ? "" : "-" + label)}");
 
@@ -88,6 +96,7 @@ internal static class ChaosRunner
                 ["killInterval"] = killInterval, ["killPlan"] = killPlan, ["restartDelay"] = restartDelay,
                 ["settleSeconds"] = settleSeconds, ["catchUpSeconds"] = catchUpSeconds, ["requestTimeoutMs"] = requestTimeout.TotalMilliseconds,
                 ["seed"] = seed, ["serverDll"] = serverDll, ["natsServer"] = natsServer, ["serverArgs"] = cli.All("--server-arg"),
+                ["store"] = cqlPeer is null ? "rocksdb" : "scylla (CQL test peer)",
             },
         };
         ChaosTopology? topology = null;
@@ -99,7 +108,7 @@ internal static class ChaosRunner
         try
         {
             Progress(quiet, clock, $"starting the {topologyKind} topology");
-            topology = await ChaosTopology.StartAsync(topologyKind, serverDll, natsServer, outDir, cli.All("--server-arg"), clock, cts.Token).ConfigureAwait(false);
+            topology = await ChaosTopology.StartAsync(topologyKind, serverDll, natsServer, outDir, cli.All("--server-arg"), clock, cts.Token, cqlPeer).ConfigureAwait(false);
             report["components"] = topology.Components.Select(c => new { c.Name, c.Kind, log = Path.GetRelativePath(outDir, c.LogPath) }).ToList();
 
             // Chats: chat k has members u(k), u(k+1), … u(k+members-1) (mod users).

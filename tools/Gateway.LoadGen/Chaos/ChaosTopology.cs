@@ -16,6 +16,10 @@ internal sealed class ChaosTopology : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     private readonly List<ChaosProcess> _components = [];
+
+    // What the faults never touch: the CQL test peer holds the shared store in memory (a database that is killed loses
+    // its data, which no design survives); its kill would test the test double, not the system.
+    private readonly List<ChaosProcess> _infrastructure = [];
     private readonly string _root;
 
     private ChaosTopology(string kind, string root)
@@ -43,8 +47,11 @@ internal sealed class ChaosTopology : IAsyncDisposable
     public string AdminKey { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
 
     /// <summary>Builds the topology's processes and starts them in dependency order (NATS, writers, gateways).</summary>
+    /// <remarks>With <c>cqlPeerDll</c> (the CQL test peer's program) the writers share one Scylla keyspace
+    /// (<c>--Store:Kind=scylla</c>) on a three-node test double of Scylla started first, with the schema applied;
+    /// without it each writer keeps RocksDB.</remarks>
     public static async Task<ChaosTopology> StartAsync(string kind, string serverDll, string natsServer, string outDir,
-        IReadOnlyList<string> extraServerArgs, Stopwatch clock, CancellationToken ct)
+        IReadOnlyList<string> extraServerArgs, Stopwatch clock, CancellationToken ct, string? cqlPeerDll = null)
     {
         if (kind is not ("distributed" or "cluster" or "embedded"))
         {
@@ -107,12 +114,18 @@ internal sealed class ChaosTopology : IAsyncDisposable
                 nats.Add("--Nats:Replicas=3");
             }
 
+            List<string> store = [];
+            if (cqlPeerDll is not null)
+            {
+                store = await t.StartSharedStoreAsync(cqlPeerDll, serverDll, logs, clock, ct).ConfigureAwait(false);
+            }
+
             // Writers first: they create the streams; a writer that starts before the cluster has a JetStream leader
             // exits and is started again by StartAsync.
             for (var i = 1; i <= 2; i++)
             {
                 var http = FreePort();
-                var w = t.Server($"writer-{i}", "writer", "writer", serverDll, 0, http, [.. nats, $"--Nats:NodeId=w{i}"], extraServerArgs, logs, clock);
+                var w = t.Server($"writer-{i}", "writer", "writer", serverDll, 0, http, [.. nats, .. store, $"--Nats:NodeId=w{i}"], extraServerArgs, logs, clock);
                 t._components.Add(w);
                 t.HttpApis.Add(($"writer-{i}", new Uri($"http://127.0.0.1:{http}")));
                 await w.StartAsync(StartTimeout, ct).ConfigureAwait(false);
@@ -139,6 +152,43 @@ internal sealed class ChaosTopology : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts the CQL test peer and applies the schema with the server's own <c>schema apply</c>; returns the
+    /// writers' store arguments.</summary>
+    private async Task<List<string>> StartSharedStoreAsync(string peerDll, string serverDll, string logs, Stopwatch clock, CancellationToken ct)
+    {
+        var port = FreePort();
+        var ready = Path.Combine(_root, "cql-peer.ready");
+        var peer = new ChaosProcess("cql-peer", "store", "dotnet",
+            [peerDll, "--port", port.ToString(CultureInfo.InvariantCulture), "--nodes", "3", "--ready-file", ready],
+            _ => File.Exists(ready) ? ready : null,
+            (_, _) =>
+            {
+                File.Delete(ready);
+                return Task.CompletedTask;
+            },
+            Path.Combine(logs, "cql-peer.log"), clock);
+        _infrastructure.Add(peer);
+        await peer.StartAsync(StartTimeout, ct).ConfigureAwait(false);
+        var contactPoints = await File.ReadAllTextAsync(ready, ct).ConfigureAwait(false);
+        List<string> store = ["--Store:Kind=scylla", $"--Store:ContactPoints={contactPoints}", "--Store:Keyspace=chaos"];
+
+        using var schema = Process.Start(new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { serverDll, "schema", "apply", $"--Store:ContactPoints={contactPoints}", "--Store:Keyspace=chaos", "--Store:Replication={'class': 'SimpleStrategy', 'replication_factor': 3}" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        }) ?? throw new InvalidOperationException("cannot start the schema command");
+        var output = schema.StandardOutput.ReadToEndAsync(ct);
+        var errors = schema.StandardError.ReadToEndAsync(ct);
+        await schema.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (schema.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"schema apply failed ({schema.ExitCode}): {await output.ConfigureAwait(false)} {await errors.ConfigureAwait(false)}");
+        }
+
+        return store;
+    }
+
     /// <summary>Starts a killed component again on its ports and data directory.</summary>
     public static Task RestartAsync(ChaosProcess component, CancellationToken ct) => component.StartAsync(StartTimeout, ct);
 
@@ -148,6 +198,11 @@ internal sealed class ChaosTopology : IAsyncDisposable
         for (var i = _components.Count - 1; i >= 0; i--)
         {
             await _components[i].DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var component in _infrastructure)
+        {
+            await component.DisposeAsync().ConfigureAwait(false);
         }
 
         for (var attempt = 0; attempt < 5 && Directory.Exists(_root); attempt++)
