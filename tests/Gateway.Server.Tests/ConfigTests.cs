@@ -183,6 +183,55 @@ public sealed class ConfigTests
         Assert.Null(Record.Exception(() => GatewayHost.Build([.. Loopback, $"--Gateway:DataDirectory={TestGateway.NewTempDirectory()}", "--Nats:Replicas=7"]).DisposeAsync().AsTask().GetAwaiter().GetResult()));
     }
 
+    [Fact]
+    public void Store_rules_name_their_setting_and_the_shared_store_serves_writers_only()
+    {
+        string[] writer = ["--role", "writer", "--Nats:Url=nats://127.0.0.1:1", "--Gateway:Auth:SigningKey=" + Convert.ToBase64String(new byte[32]), "--Gateway:Auth:AdminKey=admin-key-for-tests"];
+        string[] scylla = [.. writer, "--Store:Kind=scylla", "--Store:ContactPoints=10.0.0.5,10.0.0.6:19042"];
+        foreach (var (args, setting, rule) in new[]
+        {
+            ((string[])[.. writer, "--Store:Kind=cassandra"], "Store:Kind", "rocksdb or scylla"),
+            ([.. writer, "--Store:Kind=scylla"], "Store:ContactPoints", "at least one node"),
+            ([.. writer, "--Store:Kind=scylla", "--Store:ContactPoints=a b"], "Store:ContactPoints", "host or host:port"),
+            ([.. scylla, "--Store:Keyspace=1chat"], "Store:Keyspace", "letter"),
+            ([.. scylla, "--Store:Replication=SimpleStrategy"], "Store:Replication", "CQL map"),
+            ([.. scylla, "--Store:BucketSize=0"], "Store:BucketSize", "1..1000000"),
+            ([.. scylla, "--Store:IdempotencyRetentionHours=1"], "Store:IdempotencyRetentionHours", "at least 24 h"),
+            ([.. scylla, "--Store:ProjectionLeaseMs=10"], "Store:ProjectionLeaseMs", "1000..600000"),
+            ([.. scylla, "--Store:Username=app"], "Store:Password", "needs a password"),
+            ([.. scylla, "--Store:TlsCaFile=/nonexistent/ca.pem"], "Store:TlsCaFile", "does not exist"),
+            ([.. Loopback, "--Gateway:DataDirectory=unused", "--Store:Kind=scylla", "--Store:ContactPoints=10.0.0.5"], "Store:Kind", "writer role"),
+        })
+        {
+            var e = Assert.Throws<OptionsValidationException>(() => GatewayHost.Build(args));
+            var failure = Assert.Single(e.Failures);
+            Assert.Contains(setting, failure, StringComparison.Ordinal);
+            Assert.Contains(rule, failure, StringComparison.Ordinal);
+        }
+
+        // Without Kind=scylla the Scylla settings are not checked (and RocksDB stays the default).
+        Assert.Null(Record.Exception(() => GatewayHost.Build([.. Loopback, $"--Gateway:DataDirectory={TestGateway.NewTempDirectory()}", "--Store:BucketSize=0"]).DisposeAsync().AsTask().GetAwaiter().GetResult()));
+    }
+
+    [Fact]
+    public async Task Schema_print_shows_a_versioned_script_and_apply_without_a_cluster_fails_in_one_line()
+    {
+        var (exitCode, stdout, stderr) = await GatewayProcess.RunToExitAsync(TimeSpan.FromSeconds(60), "schema", "print", "--Store:Keyspace=chat_prod",
+            "--Store:Replication={'class': 'NetworkTopologyStrategy', 'dc1': 3}");
+        Assert.Equal(0, exitCode);
+        Assert.Equal("", stderr);
+        Assert.StartsWith("CREATE KEYSPACE IF NOT EXISTS chat_prod WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3}", stdout, StringComparison.Ordinal);
+        Assert.Contains("CREATE TABLE IF NOT EXISTS chat_prod.messages (", stdout, StringComparison.Ordinal);
+        Assert.Contains("PRIMARY KEY ((tenant_id, chat_id, bucket), seq)", stdout, StringComparison.Ordinal);
+        Assert.Contains("INSERT INTO chat_prod.schema_info (name, version, bucket_size, applied_at) VALUES ('chatgw', 1, 1000,", stdout, StringComparison.Ordinal);
+
+        (exitCode, stdout, stderr) = await GatewayProcess.RunToExitAsync(TimeSpan.FromSeconds(60), "schema", "apply", "--Store:ContactPoints=127.0.0.1:1");
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains("schema apply failed", line, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:1", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--Gateway:AllowedOrigins:0=capacitor://localhost")]
     [InlineData("--Gateway:AllowedOrigins:0=null")]
