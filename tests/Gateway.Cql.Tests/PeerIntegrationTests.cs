@@ -206,6 +206,43 @@ public sealed class PeerIntegrationTests
     }
 
     [Fact]
+    public async Task A_connection_whose_every_stream_id_timed_out_is_replaced()
+    {
+        await using var peer = await CqlTestCluster.StartAsync(new CqlTestClusterOptions { Nodes = 1 }).WaitAsync(Bound);
+        var node = peer.Nodes[0];
+        await using var client = await ConnectAsync(Options(peer, maxRequests: 4));
+        await RunAsync(client, Keyspace, "CREATE TABLE ks.kv (k text PRIMARY KEY, v text)");
+
+        node.Blackhole = true;
+        var quick = new CqlStatementOptions { Timeout = TimeSpan.FromMilliseconds(300) };
+        var lost = Enumerable.Range(0, 4).Select(i => client.QueryAsync($"INSERT INTO ks.kv (k, v) VALUES ('lost{i}', 'x')", options: quick)).ToList();
+        foreach (var t in lost)
+        {
+            await Assert.ThrowsAsync<CqlTimeoutException>(() => t.WaitAsync(Bound));
+        }
+
+        node.Blackhole = false;
+
+        // The node answers again; the client must not stay stuck on a connection with no usable stream id.
+        var ok = false;
+        var until = Environment.TickCount64 + (long)Bound.TotalMilliseconds;
+        while (!ok && Environment.TickCount64 < until)
+        {
+            try
+            {
+                using var _ = await client.QueryAsync("INSERT INTO ks.kv (k, v) VALUES ('back', 'y')").WaitAsync(Bound);
+                ok = true;
+            }
+            catch (CqlNoHostAvailableException)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.True(ok, "the client never recovered from a connection whose stream ids were all orphaned");
+    }
+
+    [Fact]
     public async Task A_node_stopped_mid_request_fails_over_idempotent_requests_only_and_is_used_again_once_back()
     {
         await using var peer = await CqlTestCluster.StartAsync(new CqlTestClusterOptions { Nodes = 3 }).WaitAsync(Bound);
