@@ -277,6 +277,51 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task Requests_in_flight_on_a_node_reported_down_fail_as_lost_connections_and_idempotent_ones_move_on()
+    {
+        // "test" hashes to a token owned by B; B holds its EXECUTEs, then A pushes STATUS_CHANGE DOWN for B while they
+        // are in flight (a node can be reported down by gossip before its connections to us break).
+        var (a, b) = TwoNodes();
+        await using (a)
+        await using (b)
+        {
+            var id = new byte[] { 1 };
+            var held = new ConcurrentQueue<ServerRequest>();
+            a.Handler = (c, r) => c.ReplyAsync(r, CqlOpcode.Result, r.Opcode == CqlOpcode.Prepare ? Prepared(id, CqlTypeCode.Blob) : TestWire.Void());
+            b.Handler = (c, r) =>
+            {
+                if (r.Opcode == CqlOpcode.Execute)
+                {
+                    held.Enqueue(r);
+                    return Task.CompletedTask;
+                }
+
+                return c.ReplyAsync(r, CqlOpcode.Result, r.Opcode == CqlOpcode.Prepare ? Prepared(id, CqlTypeCode.Blob) : TestWire.Void());
+            };
+            await using var cluster = await CqlCluster.ConnectAsync(Options(a, o => o.ReconnectBaseDelay = TimeSpan.FromSeconds(5)));
+            var prepared = await cluster.PrepareAsync("SELECT * FROM ks.t WHERE k = ?");
+            var key = CqlValue.Blob("test"u8.ToArray());
+            var once = cluster.ExecuteAsync(prepared, [key]);
+            var retried = cluster.ExecuteAsync(prepared, [key], new CqlStatementOptions { Idempotent = true });
+            await Eventually(() => held.Count == 2, "both requests at B");
+
+            await a.BroadcastAsync(TestWire.Frame(CqlOpcode.Event, -1, TestWire.Body(w =>
+            {
+                w.WriteString("STATUS_CHANGE");
+                w.WriteString("DOWN");
+                w.WriteByte(4);
+                w.WriteRaw([127, 0, 0, 1]);
+                w.WriteInt(b.Port);
+            })));
+
+            await Assert.ThrowsAsync<CqlConnectionException>(() => once.WaitAsync(TimeSpan.FromSeconds(30)));
+            using var result = await retried.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(CqlResultKind.Void, result.Kind);
+            Assert.Contains(a.Received, r => r.Opcode == CqlOpcode.Execute);
+        }
+    }
+
+    [Fact]
     public void Backoff_doubles_with_jitter_within_the_configured_bounds()
     {
         var baseDelay = TimeSpan.FromMilliseconds(100);

@@ -283,6 +283,9 @@ public sealed partial class CqlCluster
         host.IsUp = false;
         foreach (var c in host.TakeAll())
         {
+            // Closed as lost, not disposed: requests in flight on it must fail as a lost connection (idempotent ones
+            // then move to the next node), not with the ObjectDisposedException meant for a disposed cluster.
+            c.Close(new CqlConnectionException($"{host.Address} left the ring"));
             await c.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -619,6 +622,9 @@ public sealed partial class CqlCluster
                     foreach (var c in host.TakeAll())
                     {
                         c.Closed = null;
+
+                        // As in RetireAsync: requests in flight fail as lost (and idempotent ones move on), not as disposed.
+                        c.Close(new CqlConnectionException($"{host.Address} was reported down"));
                         await c.DisposeAsync().ConfigureAwait(false);
                     }
 

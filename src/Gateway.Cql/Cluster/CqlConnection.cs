@@ -537,6 +537,7 @@ internal sealed class CqlConnection : IAsyncDisposable
     private void Tick()
     {
         var now = Environment.TickCount64;
+        var orphans = 0;
         lock (_lock)
         {
             if (_closeReason is not null)
@@ -546,12 +547,29 @@ internal sealed class CqlConnection : IAsyncDisposable
 
             for (var i = 0; i < _highWater; i++)
             {
-                if (_pending[i] is { } p && !p.Task.IsCompleted && p.Deadline <= now)
+                if (_pending[i] is { } p)
                 {
-                    // The slot stays taken: the id is reused only after the late answer (or the connection's end).
-                    p.Abandon(new CqlTimeoutException($"No answer from {Address} within the request timeout"));
+                    if (!p.Task.IsCompleted && p.Deadline <= now)
+                    {
+                        // The slot stays taken: the id is reused only after the late answer (or the connection's end).
+                        p.Abandon(new CqlTimeoutException($"No answer from {Address} within the request timeout"));
+                    }
+
+                    if (p.Task.IsCompleted)
+                    {
+                        orphans++;
+                    }
                 }
             }
+        }
+
+        if (orphans == _pending.Length)
+        {
+            // Every stream id waits for an answer nobody wants (timed out or cancelled) and that may never come: no
+            // request, not even a heartbeat, can be sent, so the connection would stay in the pool, open and useless,
+            // forever. Closing it lets the pool replace it (the integration test against the test peer's Blackhole).
+            Close(new CqlConnectionException($"Connection to {Address} closed: all {orphans} stream ids wait for answers that did not come"));
+            return;
         }
 
         if (_settings.HeartbeatInterval > TimeSpan.Zero
