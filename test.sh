@@ -44,7 +44,7 @@ fi
 
 # The chaos soak: every topology (distributed, 3-node cluster, embedded) under kill -9 of random components while
 # clients send, retry and resume; fails on any lost, duplicated, reordered or unacknowledged message and on any seq
-# the JetStream log holds twice (about 5 minutes). Set SKIP_CHAOS=1 to leave it out of a quick local run.
+# the JetStream log holds twice; distributed mode also on the shared Scylla store (about 6 minutes). Set SKIP_CHAOS=1 to leave it out of a quick local run.
 if [ "${SKIP_CHAOS:-0}" != 1 ]; then
   bench/chaos.sh || status=$?
 fi
