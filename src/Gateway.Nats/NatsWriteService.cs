@@ -129,7 +129,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
             return SendResult.Fail(ErrorCode.Unavailable, ContentionMessage);
         }
-        catch (Exception e) when (e is NatsException or TimeoutException)
+        catch (Exception e) when (e is NatsException or TimeoutException or StoreUnavailableException)
         {
             chat.Loaded = false;
             _logger.LogWarning(e, "Send to {Subject} failed", chat.Subject);
@@ -311,7 +311,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
             return AdminResult.Fail(ErrorCode.Unavailable, "too much contention on this chat; retry");
         }
-        catch (Exception e) when (e is NatsException or TimeoutException)
+        catch (Exception e) when (e is NatsException or TimeoutException or StoreUnavailableException)
         {
             chat.Loaded = false;
             _logger.LogWarning(e, "Membership change on {Subject} failed", chat.Subject);

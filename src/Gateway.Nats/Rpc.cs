@@ -347,6 +347,11 @@ public sealed class WriterRpcServer : IAsyncDisposable
         {
             reply = RpcCodec.EncodeError(ErrorCode.Unavailable, "the commit log is unavailable; retry");
         }
+        catch (StoreUnavailableException e)
+        {
+            _logger.LogWarning("Request on {Subject}: {Reason}", msg.Subject, e.Message);
+            reply = RpcCodec.EncodeError(ErrorCode.Unavailable, "the history store is unavailable; retry");
+        }
         catch (Exception e)
         {
             _logger.LogError(e, "Request on {Subject} failed", msg.Subject);

@@ -494,7 +494,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
         ArgumentException.ThrowIfNullOrEmpty(owner);
         ThrowIfDisposed();
         var ttl = CqlValue.Int((int)Math.Max(1, Math.Ceiling(duration.TotalSeconds)));
-        using (var renew = await _cluster.ExecuteAsync(_q.RenewLease, [ttl, owner, log, owner], default, cancellationToken).ConfigureAwait(false))
+        using (var renew = await ExecuteAsync(_q.RenewLease, [ttl, owner, log, owner], default, cancellationToken).ConfigureAwait(false))
         {
             if (renew.Applied)
             {
@@ -507,7 +507,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
             }
         }
 
-        using var take = await _cluster.ExecuteAsync(_q.TakeLease, [log, owner, ttl], default, cancellationToken).ConfigureAwait(false);
+        using var take = await ExecuteAsync(_q.TakeLease, [log, owner, ttl], default, cancellationToken).ConfigureAwait(false);
         return take.Applied;
     }
 
@@ -515,7 +515,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
     public async ValueTask ReleaseLeaseAsync(string log, string owner, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        using var _ = await _cluster.ExecuteAsync(_q.ReleaseLease, [log, owner], default, cancellationToken).ConfigureAwait(false);
+        using var _ = await ExecuteAsync(_q.ReleaseLease, [log, owner], default, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes the session when this store opened it.</summary>
@@ -569,7 +569,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
             do
             {
                 var options = new CqlStatementOptions { Idempotent = true, PageSize = want, PagingState = paging };
-                using var page = await _cluster.ExecuteAsync(statement, [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.Int(want)], options, cancellationToken).ConfigureAwait(false);
+                using var page = await ExecuteAsync(statement, [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.Int(want)], options, cancellationToken).ConfigureAwait(false);
                 var rows = page.Rows ?? throw new CqlException("a SELECT answered without rows");
                 for (var i = 0; i < rows.Count; i++)
                 {
@@ -662,11 +662,33 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
     /// <summary>Every write here is idempotent (a fixed write timestamp and fixed values), so the client may retry it on another node.</summary>
     private async Task WriteAsync(CqlPrepared statement, CqlValue[] values, CancellationToken cancellationToken)
     {
-        using var _ = await _cluster.ExecuteAsync(statement, values, new CqlStatementOptions { Idempotent = true }, cancellationToken).ConfigureAwait(false);
+        using var _ = await ExecuteAsync(statement, values, new CqlStatementOptions { Idempotent = true }, cancellationToken).ConfigureAwait(false);
     }
 
     private Task<CqlResult> ReadAsync(CqlPrepared statement, CqlValue[] values, CancellationToken cancellationToken) =>
-        _cluster.ExecuteAsync(statement, values, new CqlStatementOptions { Idempotent = true }, cancellationToken);
+        ExecuteAsync(statement, values, new CqlStatementOptions { Idempotent = true }, cancellationToken);
+
+    /// <summary>Every request of the store goes through here: a cluster that cannot answer becomes
+    /// <see cref="StoreUnavailableException"/> (retry later); any other error (a bug: syntax, schema) stays what it is.</summary>
+    private async Task<CqlResult> ExecuteAsync(CqlPrepared statement, CqlValue[] values, CqlStatementOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _cluster.ExecuteAsync(statement, values, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CqlException e) when (IsUnavailable(e))
+        {
+            throw new StoreUnavailableException($"the Scylla store did not answer: {e.Message}", e);
+        }
+    }
+
+    private static bool IsUnavailable(CqlException e) => e switch
+    {
+        CqlNoHostAvailableException or CqlTimeoutException or CqlConnectionException => true,
+        CqlServerException s => s.Code is CqlErrorCode.Unavailable or CqlErrorCode.Overloaded or CqlErrorCode.IsBootstrapping
+            or CqlErrorCode.ReadTimeout or CqlErrorCode.WriteTimeout or CqlErrorCode.ReadFailure or CqlErrorCode.WriteFailure,
+        _ => false,
+    };
 
     private async Task<List<string>> ReadStringsAsync(CqlPrepared statement, CqlValue[] values, CancellationToken cancellationToken)
     {
@@ -674,7 +696,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
         var paging = ReadOnlyMemory<byte>.Empty;
         do
         {
-            using var page = await _cluster.ExecuteAsync(statement, values, new CqlStatementOptions { Idempotent = true, PagingState = paging }, cancellationToken).ConfigureAwait(false);
+            using var page = await ExecuteAsync(statement, values, new CqlStatementOptions { Idempotent = true, PagingState = paging }, cancellationToken).ConfigureAwait(false);
             var rows = page.Rows ?? throw new CqlException("a SELECT answered without rows");
             for (var i = 0; i < rows.Count; i++)
             {

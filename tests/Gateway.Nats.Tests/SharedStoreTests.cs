@@ -119,6 +119,34 @@ public sealed class SharedStoreTests
         Assert.Equal(0, inserts);
     }
 
+    [Fact]
+    public async Task With_every_Scylla_node_down_sends_are_answered_unavailable_and_work_again_when_they_return()
+    {
+        await using var peer = await CqlTestCluster.StartAsync(new CqlTestClusterOptions { Nodes = 1 });
+        var (_, store) = await NewKeyspaceAsync(peer);
+        await using var nats = await NatsServer.StartAsync();
+        await using var writer = await RoleHost.StartWriterAsync(nats.Url, "w1", null, [.. store, "--Store:RequestTimeoutMs=500", "--Nats:CommandDeadlineMs=3000"]);
+        await using var gateway = await RoleHost.StartGatewayAsync(nats.Url, "--Nats:CommandDeadlineMs=3000");
+        await gateway.CreateChatAsync("c1", "alice", "bob");
+        Assert.Equal(201, (await gateway.SendHttpAsync("c1", "alice", "k-1", "before")).Status);
+
+        await peer.Nodes[0].StopAsync();
+        var (status, _, _) = await gateway.SendHttpAsync("c1", "alice", "k-2", "during");
+        Assert.Equal(503, status);
+        Assert.Contains("Unavailable", gateway.LastError, StringComparison.Ordinal);
+
+        await peer.Nodes[0].StartAsync();
+        var deadline = DateTime.UtcNow + Within;
+        (int Status, ulong Seq, bool Duplicate) retry;
+        while ((retry = await gateway.SendHttpAsync("c1", "alice", "k-2", "during")).Status != 201)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"still {retry.Status} after the store came back: {gateway.LastError}");
+            await Task.Delay(250);
+        }
+
+        Assert.Equal(2UL, retry.Seq);
+    }
+
     private static async Task<(string Keyspace, string[] Args)> NewKeyspaceAsync(CqlTestCluster peer)
     {
         var options = new ScyllaStoreOptions

@@ -36,3 +36,25 @@ public sealed record IdempotencyRecord(string ChatId, ulong Seq, string MessageI
     public bool IsRetry(string chatId, UInt128 digest) =>
         string.Equals(ChatId, chatId, StringComparison.Ordinal) && (PayloadDigest is not { } d || d == digest);
 }
+
+/// <summary>
+/// The store could not be reached, or did not answer in time (a remote store such as Scylla: no node up, timeouts,
+/// overload). The caller may retry; a write that failed this way may or may not have taken effect, which the store's
+/// idempotent writes make harmless. Callers answer their own callers with "unavailable, retry".
+/// </summary>
+public sealed class StoreUnavailableException : Exception
+{
+    public StoreUnavailableException()
+    {
+    }
+
+    public StoreUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    public StoreUnavailableException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+}
