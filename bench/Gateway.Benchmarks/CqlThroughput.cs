@@ -23,7 +23,7 @@ internal static class CqlThroughput
         var seconds = Option(args, "--seconds", 5.0);
         var rounds = (int)Option(args, "--rounds", 3.0);
         var inFlight = (int)Option(args, "--in-flight", 256.0);
-        var warmup = Option(args, "--warmup-seconds", 2.0);
+        var warmup = Option(args, "--warmup-seconds", 5.0);
 
         await using var peer = await CqlTestCluster.StartAsync(new CqlTestClusterOptions { Nodes = 1 });
         await using var cluster = await CqlCluster.ConnectAsync(new CqlClusterOptions

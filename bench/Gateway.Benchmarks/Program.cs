@@ -3,7 +3,7 @@ using Gateway.Benchmarks;
 
 // dotnet run -c Release --project bench/Gateway.Benchmarks -- --filter '*' [--job short]
 // dotnet run -c Release --project bench/Gateway.Benchmarks -- alloc-check [--types]
-// dotnet run -c Release --project bench/Gateway.Benchmarks -- cql-throughput [--seconds 5] [--rounds 3] [--in-flight 256] [--warmup-seconds 2]
+// dotnet run -c Release --project bench/Gateway.Benchmarks -- cql-throughput [--seconds 5] [--rounds 3] [--in-flight 256] [--warmup-seconds 5]
 // dotnet run -c Release --project bench/Gateway.Benchmarks -- idle-memory [--connections 15000] [--steps 5] [--gc both|server|workstation] [--types] [--env=NAME=VALUE] [--server-dll PATH]
 if (args.Length > 0 && string.Equals(args[0], "alloc-check", StringComparison.Ordinal))
 {
