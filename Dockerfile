@@ -15,7 +15,9 @@
 #     chatgw
 #
 # (`-e NAME` without a value passes the variable from the calling shell, so the secret is not in the command line.)
-# Distributed roles add `--role writer` or `--role gateway` and `-e Nats__Url=nats://nats:4222` (with `-e Nats__Token`).
+# Distributed roles add `--role writer` or `--role gateway` and `-e Nats__Url=nats://nats:4222` (with `-e Nats__Token`);
+# writers on the shared Scylla store add `-e Store__Kind=scylla -e Store__ContactPoints=…` (README "The shared history
+# store: Scylla"; `schema apply` runs from the same image).
 
 # ---- build ------------------------------------------------------------------------------------------------------------
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
@@ -29,6 +31,8 @@ COPY src/Gateway.WebSockets/Gateway.WebSockets.csproj src/Gateway.WebSockets/
 COPY src/Gateway.Domain/Gateway.Domain.csproj src/Gateway.Domain/
 COPY src/Gateway.Storage.RocksDb/Gateway.Storage.RocksDb.csproj src/Gateway.Storage.RocksDb/
 COPY src/Gateway.Nats/Gateway.Nats.csproj src/Gateway.Nats/
+COPY src/Gateway.Cql/Gateway.Cql.csproj src/Gateway.Cql/
+COPY src/Gateway.Storage.Scylla/Gateway.Storage.Scylla.csproj src/Gateway.Storage.Scylla/
 COPY src/Gateway.Server/Gateway.Server.csproj src/Gateway.Server/
 RUN dotnet restore src/Gateway.Server/Gateway.Server.csproj -r linux-x64
 
