@@ -218,12 +218,21 @@ internal sealed partial class Engine
             var n = ctx.Local;
             AddRow(t, new()
             {
-                ["key"] = Utf8("local"), ["bootstrapped"] = Utf8("COMPLETED"), ["broadcast_address"] = n.Ip.GetAddressBytes(),
-                ["cluster_name"] = Utf8(Db.ClusterName), ["cql_version"] = Utf8("3.4.5"), ["data_center"] = Utf8(n.DataCenter),
-                ["host_id"] = n.HostId.ToByteArray(true), ["listen_address"] = n.Ip.GetAddressBytes(),
-                ["native_protocol_version"] = Utf8("4"), ["partitioner"] = Utf8("org.apache.cassandra.dht.Murmur3Partitioner"),
-                ["rack"] = Utf8(n.Rack), ["release_version"] = Utf8("3.0.8"), ["rpc_address"] = n.Ip.GetAddressBytes(),
-                ["schema_version"] = Db.SchemaVersion.ToByteArray(true), ["tokens"] = Tokens(n),
+                ["key"] = Utf8("local"),
+                ["bootstrapped"] = Utf8("COMPLETED"),
+                ["broadcast_address"] = n.Ip.GetAddressBytes(),
+                ["cluster_name"] = Utf8(Db.ClusterName),
+                ["cql_version"] = Utf8("3.4.5"),
+                ["data_center"] = Utf8(n.DataCenter),
+                ["host_id"] = n.HostId.ToByteArray(true),
+                ["listen_address"] = n.Ip.GetAddressBytes(),
+                ["native_protocol_version"] = Utf8("4"),
+                ["partitioner"] = Utf8("org.apache.cassandra.dht.Murmur3Partitioner"),
+                ["rack"] = Utf8(n.Rack),
+                ["release_version"] = Utf8("3.0.8"),
+                ["rpc_address"] = n.Ip.GetAddressBytes(),
+                ["schema_version"] = Db.SchemaVersion.ToByteArray(true),
+                ["tokens"] = Tokens(n),
             });
             return t;
         }
@@ -239,9 +248,14 @@ internal sealed partial class Engine
             {
                 AddRow(t, new()
                 {
-                    ["peer"] = n.Ip.GetAddressBytes(), ["data_center"] = Utf8(n.DataCenter), ["host_id"] = n.HostId.ToByteArray(true),
-                    ["preferred_ip"] = n.Ip.GetAddressBytes(), ["rack"] = Utf8(n.Rack), ["release_version"] = Utf8("3.0.8"),
-                    ["rpc_address"] = n.Ip.GetAddressBytes(), ["schema_version"] = Db.SchemaVersion.ToByteArray(true),
+                    ["peer"] = n.Ip.GetAddressBytes(),
+                    ["data_center"] = Utf8(n.DataCenter),
+                    ["host_id"] = n.HostId.ToByteArray(true),
+                    ["preferred_ip"] = n.Ip.GetAddressBytes(),
+                    ["rack"] = Utf8(n.Rack),
+                    ["release_version"] = Utf8("3.0.8"),
+                    ["rpc_address"] = n.Ip.GetAddressBytes(),
+                    ["schema_version"] = Db.SchemaVersion.ToByteArray(true),
                     ["tokens"] = Tokens(n),
                 });
             }
@@ -260,7 +274,8 @@ internal sealed partial class Engine
                 var replication = k.Item3.Select(kv => (Utf8(kv.Key), (byte[]?)Utf8(kv.Value))).ToList();
                 AddRow(t, new()
                 {
-                    ["keyspace_name"] = Utf8(k.Item1), ["durable_writes"] = [k.Item2 ? (byte)1 : (byte)0],
+                    ["keyspace_name"] = Utf8(k.Item1),
+                    ["durable_writes"] = [k.Item2 ? (byte)1 : (byte)0],
                     ["replication"] = ColumnType.TextMap.Canonical(ColumnType.EncodeCollection(replication), "replication"),
                 });
             }

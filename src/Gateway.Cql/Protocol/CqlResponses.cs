@@ -44,51 +44,51 @@ internal static class CqlResponses
                 var required = r.ReadInt();
                 return new CqlServerException(code, text, host) { Consistency = cl, Required = required, Alive = r.ReadInt() };
             case CqlErrorCode.WriteTimeout:
-            {
-                var consistency = r.ReadConsistency();
-                var received = r.ReadInt();
-                var blockFor = r.ReadInt();
-                return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, WriteType = r.ReadString() };
-            }
+                {
+                    var consistency = r.ReadConsistency();
+                    var received = r.ReadInt();
+                    var blockFor = r.ReadInt();
+                    return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, WriteType = r.ReadString() };
+                }
 
             case CqlErrorCode.ReadTimeout:
-            {
-                var consistency = r.ReadConsistency();
-                var received = r.ReadInt();
-                var blockFor = r.ReadInt();
-                return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, DataPresent = r.ReadByte() != 0 };
-            }
+                {
+                    var consistency = r.ReadConsistency();
+                    var received = r.ReadInt();
+                    var blockFor = r.ReadInt();
+                    return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, DataPresent = r.ReadByte() != 0 };
+                }
 
             case CqlErrorCode.ReadFailure:
-            {
-                var consistency = r.ReadConsistency();
-                var received = r.ReadInt();
-                var blockFor = r.ReadInt();
-                var failures = r.ReadInt();
-                return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, FailureCount = failures, DataPresent = r.ReadByte() != 0 };
-            }
+                {
+                    var consistency = r.ReadConsistency();
+                    var received = r.ReadInt();
+                    var blockFor = r.ReadInt();
+                    var failures = r.ReadInt();
+                    return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, FailureCount = failures, DataPresent = r.ReadByte() != 0 };
+                }
 
             case CqlErrorCode.WriteFailure:
-            {
-                var consistency = r.ReadConsistency();
-                var received = r.ReadInt();
-                var blockFor = r.ReadInt();
-                var failures = r.ReadInt();
-                return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, FailureCount = failures, WriteType = r.ReadString() };
-            }
+                {
+                    var consistency = r.ReadConsistency();
+                    var received = r.ReadInt();
+                    var blockFor = r.ReadInt();
+                    var failures = r.ReadInt();
+                    return new CqlServerException(code, text, host) { Consistency = consistency, Received = received, BlockFor = blockFor, FailureCount = failures, WriteType = r.ReadString() };
+                }
 
             case CqlErrorCode.FunctionFailure:
-            {
-                var keyspace = r.ReadString();
-                var function = r.ReadString();
-                return new CqlServerException(code, text, host) { Keyspace = keyspace, Function = function, ArgumentTypes = r.ReadStringList() };
-            }
+                {
+                    var keyspace = r.ReadString();
+                    var function = r.ReadString();
+                    return new CqlServerException(code, text, host) { Keyspace = keyspace, Function = function, ArgumentTypes = r.ReadStringList() };
+                }
 
             case CqlErrorCode.AlreadyExists:
-            {
-                var keyspace = r.ReadString();
-                return new CqlServerException(code, text, host) { Keyspace = keyspace, Table = r.ReadString() };
-            }
+                {
+                    var keyspace = r.ReadString();
+                    return new CqlServerException(code, text, host) { Keyspace = keyspace, Table = r.ReadString() };
+                }
 
             case CqlErrorCode.Unprepared:
                 return new CqlServerException(code, text, host) { UnpreparedId = r.ReadShortBytes().ToArray() };
@@ -237,28 +237,28 @@ internal static class CqlResponses
         switch (type)
         {
             case "TOPOLOGY_CHANGE":
-            {
-                var change = r.ReadString();
-                var node = r.ReadInet();
-                return change switch
                 {
-                    "NEW_NODE" => new CqlEventMessage(CqlClusterEventKind.NodeAdded, node, null),
-                    "REMOVED_NODE" => new CqlEventMessage(CqlClusterEventKind.NodeRemoved, node, null),
-                    _ => throw new CqlException($"Unknown TOPOLOGY_CHANGE {change}"),
-                };
-            }
+                    var change = r.ReadString();
+                    var node = r.ReadInet();
+                    return change switch
+                    {
+                        "NEW_NODE" => new CqlEventMessage(CqlClusterEventKind.NodeAdded, node, null),
+                        "REMOVED_NODE" => new CqlEventMessage(CqlClusterEventKind.NodeRemoved, node, null),
+                        _ => throw new CqlException($"Unknown TOPOLOGY_CHANGE {change}"),
+                    };
+                }
 
             case "STATUS_CHANGE":
-            {
-                var change = r.ReadString();
-                var node = r.ReadInet();
-                return change switch
                 {
-                    "UP" => new CqlEventMessage(CqlClusterEventKind.NodeUp, node, null),
-                    "DOWN" => new CqlEventMessage(CqlClusterEventKind.NodeDown, node, null),
-                    _ => throw new CqlException($"Unknown STATUS_CHANGE {change}"),
-                };
-            }
+                    var change = r.ReadString();
+                    var node = r.ReadInet();
+                    return change switch
+                    {
+                        "UP" => new CqlEventMessage(CqlClusterEventKind.NodeUp, node, null),
+                        "DOWN" => new CqlEventMessage(CqlClusterEventKind.NodeDown, node, null),
+                        _ => throw new CqlException($"Unknown STATUS_CHANGE {change}"),
+                    };
+                }
 
             case "SCHEMA_CHANGE":
                 return new CqlEventMessage(CqlClusterEventKind.SchemaChanged, null, ReadSchemaChange(ref r));
