@@ -161,6 +161,13 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
     }
 
+    /// <summary>
+    /// Whether the writer pump is idle (not queued, not running, not waiting on a flush). For tests: a frame queued by
+    /// <see cref="TryEnqueueDeferred"/> must leave it idle, which a test can check at once instead of waiting some time
+    /// for a write that should not happen.
+    /// </summary>
+    internal bool IsWriterIdle => Volatile.Read(ref _pump) == PumpIdle;
+
     /// <summary>Starts the pump held since construction (RunAsync): it runs now if anything was queued meanwhile.</summary>
     private void ReleasePump()
     {
