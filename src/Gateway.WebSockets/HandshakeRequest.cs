@@ -76,6 +76,21 @@ public sealed class HandshakeRequest
         return value;
     }
 
+    /// <summary>How many field lines named <paramref name="name"/> (case-insensitive) the request carried.</summary>
+    internal int CountHeaderLines(string name)
+    {
+        int count = 0;
+        foreach (var (key, _) in _headers)
+        {
+            if (string.Equals(key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
     /// <summary>Whether a comma-separated header contains <paramref name="token"/> (case-insensitive), in any of its occurrences.</summary>
     internal bool HeaderContainsToken(string name, string token)
     {

@@ -226,4 +226,28 @@ public class HandshakeTests
         Assert.True(await client.ReadUntilEofAsync());
         Assert.Equal(404, (await server.State.WaitForHandshakeAsync()).StatusCode);
     }
+
+    [Theory]
+    [InlineData("Host: other.example")] // a second, different value
+    [InlineData("Host: localhost")]     // the same value again
+    [InlineData("host: localhost")]     // names are case-insensitive
+    public async Task More_than_one_Host_header_line_is_answered_400(string secondHost)
+    {
+        // RFC 9112 §3.2: 400 for "more than one Host header field line", whatever the values: identical duplicates too.
+        var decided = 0;
+        await using var server = await WsTestServer.StartAsync(Options(), request =>
+        {
+            Interlocked.Increment(ref decided);
+            return WsTestServer.DefaultDecide(request);
+        });
+        var (client, response) = await SendAsync(server, C.BuildUpgradeRequest("/v1/ws", extraHeaders: [secondHost]));
+        await using var _ = client;
+        Assert.Equal(400, response.StatusCode);
+        Assert.Equal("close", response.Header("Connection"));
+        Assert.True(await client.ReadUntilEofAsync());
+        var result = await server.State.WaitForHandshakeAsync();
+        Assert.False(result.Accepted);
+        Assert.Equal(400, result.StatusCode);
+        Assert.Equal(0, Volatile.Read(ref decided));
+    }
 }

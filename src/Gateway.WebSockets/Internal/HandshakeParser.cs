@@ -76,7 +76,18 @@ internal static class HandshakeParser
             return request;
         }
 
-        if (string.IsNullOrEmpty(request.Host))
+        // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message
+        // that lacks a Host header field and to any request message that contains more than one Host header field
+        // line". It counts field lines, not distinct values, so two identical Host lines are refused too: two lines
+        // mean two parsers upstream may already disagree about which one counts (request smuggling, cache poisoning).
+        int hostLines = request.CountHeaderLines("Host");
+        if (hostLines > 1)
+        {
+            Fail(400, "More than one Host header.", out status, out error);
+            return request;
+        }
+
+        if (hostLines == 0 || string.IsNullOrEmpty(request.Host))
         {
             Fail(400, "Missing Host header.", out status, out error);
             return request;
