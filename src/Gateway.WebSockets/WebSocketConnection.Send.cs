@@ -103,16 +103,17 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Queues a control frame the protocol requires (a pong) past the bounds: it is at most 127 bytes and answers the
-    /// peer's own ping, so the peer controls how many there are only as fast as it sends pings we read. Transfers the
-    /// caller's reference. Dropped (released) once a close frame is queued: nothing may follow a close frame.
+    /// Queues a pong past the bounds: it is at most 127 bytes, answers the peer's own ping, and at most one waits at a
+    /// time (<see cref="QueuePong"/>). Transfers the caller's reference. Dropped (released) once a close frame is
+    /// queued: nothing may follow a close frame.
     /// </summary>
-    private void EnqueueControl(OutboundFrame frame)
+    private void EnqueuePong(OutboundFrame frame)
     {
         lock (_queue)
         {
             if (!_closeQueued && !IsAborted)
             {
+                _queuedPong = frame;
                 _queue.Enqueue(frame);
                 Interlocked.Increment(ref _queuedFrames);
                 Interlocked.Add(ref _queuedBytes, frame.Length);
@@ -221,9 +222,10 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
                     Interlocked.Decrement(ref _queuedFrames);
                     Interlocked.Add(ref _queuedBytes, -length);
-                    if (frame.Opcode == WebSocketOpcode.Pong)
+                    if (ReferenceEquals(frame, _queuedPong))
                     {
-                        Volatile.Write(ref _pongsQueued, 0);
+                        // Written: from here a ping needs a pong of its own.
+                        _queuedPong = null;
                     }
 
                     // Whoever dequeues a frame owns its release. Its bytes are in the pipe's buffer now, so this queue's
@@ -346,6 +348,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         lock (_queue)
         {
             _closeQueued = true;
+            _queuedPong = null;
             while (_queue.TryDequeue(out var frame))
             {
                 Interlocked.Decrement(ref _queuedFrames);
