@@ -9,14 +9,16 @@ public sealed class HandshakeRequest
     private readonly List<KeyValuePair<string, string>> _headers;
 
     internal HandshakeRequest(string method, string path, string? query, string httpVersion,
-        List<KeyValuePair<string, string>> headers)
+        List<KeyValuePair<string, string>> headers, string? targetAuthority = null)
     {
         Method = method;
         Path = path;
         Query = query;
         HttpVersion = httpVersion;
         _headers = headers;
-        Host = GetHeader("Host");
+        // RFC 9112 §3.2.2: with an absolute-form target the server ignores the Host header and uses the target's
+        // authority instead (the header is still in Headers, as sent).
+        Host = targetAuthority ?? GetHeader("Host");
         SecWebSocketKey = GetHeader("Sec-WebSocket-Key");
         SecWebSocketVersion = GetHeader("Sec-WebSocket-Version");
         Authorization = GetHeader("Authorization");
@@ -36,7 +38,8 @@ public sealed class HandshakeRequest
     /// <summary>The protocol token of the request line (always <c>HTTP/1.1</c> once validated).</summary>
     public string HttpVersion { get; }
 
-    /// <summary>The Host header.</summary>
+    /// <summary>The Host header; for an absolute-form request target (<c>GET http://host/path HTTP/1.1</c>) the target's
+    /// authority, which takes its place (RFC 9112 §3.2.2).</summary>
     public string? Host { get; }
 
     /// <summary>The Sec-WebSocket-Key header.</summary>
@@ -74,6 +77,21 @@ public sealed class HandshakeRequest
         }
 
         return value;
+    }
+
+    /// <summary>How many field lines named <paramref name="name"/> (case-insensitive) the request carried.</summary>
+    internal int CountHeaderLines(string name)
+    {
+        int count = 0;
+        foreach (var (key, _) in _headers)
+        {
+            if (string.Equals(key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                count++;
+            }
+        }
+
+        return count;
     }
 
     /// <summary>Whether a comma-separated header contains <paramref name="token"/> (case-insensitive), in any of its occurrences.</summary>

@@ -228,6 +228,24 @@ public sealed class OutboundFrame : IBufferWriter<byte>
 
     internal int RefCount => Volatile.Read(ref _refCount);
 
+    /// <summary>
+    /// Replaces the payload of a sealed control frame and seals it again with the same opcode. Only for a frame whose
+    /// single holder is the caller and which nobody is reading (a connection's queued pong, answering a newer ping):
+    /// it breaks the immutability every shared frame relies on. No allocation when the buffer was rented for
+    /// <see cref="Internal.FrameHeader.MaxControlPayload"/> bytes.
+    /// </summary>
+    internal void ReplaceControlPayload(in ReadOnlySequence<byte> payload)
+    {
+        var opcode = Opcode;
+        _sealed = false;
+        _written = 0;
+        _start = HeaderReserve;
+        int length = (int)payload.Length;
+        payload.CopyTo(GetSpan(length));
+        Advance(length);
+        Seal(opcode);
+    }
+
     private void EnsureCapacity(int sizeHint)
     {
         if (_sealed)

@@ -288,18 +288,7 @@ public sealed partial class WebSocketConnection
         switch (opcode)
         {
             case WebSocketOpcode.Ping:
-                // At most one pong waits in the queue. A peer that pings without reading would otherwise grow the
-                // queue without bound (pongs bypass its limits); RFC 6455 §5.5.3 lets an endpoint answer only one of
-                // several pings it has not answered yet.
-                if (Interlocked.CompareExchange(ref _pongsQueued, 1, 0) != 0)
-                {
-                    return FrameOutcome.Continue;
-                }
-
-                var pong = OutboundFrame.Rent((int)payload.Length);
-                payload.CopyTo(pong.GetSpan((int)payload.Length));
-                pong.Advance((int)payload.Length);
-                EnqueueControl(pong.Seal(WebSocketOpcode.Pong));
+                QueuePong(payload);
                 return FrameOutcome.Continue;
             case WebSocketOpcode.Pong:
                 // Unsolicited pongs are allowed as heartbeats (§5.5.3); ours need no answer matched.
@@ -307,6 +296,36 @@ public sealed partial class WebSocketConnection
             default:
                 return OnCloseFrame(payload);
         }
+    }
+
+    /// <summary>
+    /// Answers a ping. At most one pong waits in the queue: a peer that pings without reading would otherwise grow the
+    /// queue without bound (pongs bypass its limits). RFC 6455 §5.5.3 lets an endpoint answer only the most recent of
+    /// several pings it has not answered yet, so a ping that finds a pong still waiting rewrites that pong with its
+    /// own payload: the pong that finally goes out answers the newest ping (a peer matching pongs to its pings, e.g.
+    /// to measure round trips, sees its latest one answered rather than a stale one).
+    /// </summary>
+    private void QueuePong(in ReadOnlySequence<byte> payload)
+    {
+        lock (_queue)
+        {
+            if (_queuedPong is { } waiting)
+            {
+                // Still queued, so the pump has not written it (it dequeues, writes and clears _queuedPong under this
+                // lock) and the queue holds the only reference: rewriting it in place is invisible to anyone else.
+                int before = waiting.Length;
+                waiting.ReplaceControlPayload(payload);
+                Interlocked.Add(ref _queuedBytes, waiting.Length - before);
+                return;
+            }
+        }
+
+        // Room for any control payload, so a later ping's payload always fits when it rewrites this pong. Only the
+        // receive loop creates pongs, so no other pong can be queued between the check above and the enqueue below.
+        var pong = OutboundFrame.Rent(FrameHeader.MaxControlPayload);
+        payload.CopyTo(pong.GetSpan((int)payload.Length));
+        pong.Advance((int)payload.Length);
+        EnqueuePong(pong.Seal(WebSocketOpcode.Pong));
     }
 
     private FrameOutcome OnCloseFrame(in ReadOnlySequence<byte> payload)

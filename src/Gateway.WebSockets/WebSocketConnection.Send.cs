@@ -103,16 +103,17 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Queues a control frame the protocol requires (a pong) past the bounds: it is at most 127 bytes and answers the
-    /// peer's own ping, so the peer controls how many there are only as fast as it sends pings we read. Transfers the
-    /// caller's reference. Dropped (released) once a close frame is queued: nothing may follow a close frame.
+    /// Queues a pong past the bounds: it is at most 127 bytes, answers the peer's own ping, and at most one waits at a
+    /// time (<see cref="QueuePong"/>). Transfers the caller's reference. Dropped (released) once a close frame is
+    /// queued: nothing may follow a close frame.
     /// </summary>
-    private void EnqueueControl(OutboundFrame frame)
+    private void EnqueuePong(OutboundFrame frame)
     {
         lock (_queue)
         {
             if (!_closeQueued && !IsAborted)
             {
+                _queuedPong = frame;
                 _queue.Enqueue(frame);
                 Interlocked.Increment(ref _queuedFrames);
                 Interlocked.Add(ref _queuedBytes, frame.Length);
@@ -160,6 +161,13 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             }
         }
     }
+
+    /// <summary>
+    /// Whether the writer pump is idle (not queued, not running, not waiting on a flush). For tests: a frame queued by
+    /// <see cref="TryEnqueueDeferred"/> must leave it idle, which a test can check at once instead of waiting some time
+    /// for a write that should not happen.
+    /// </summary>
+    internal bool IsWriterIdle => Volatile.Read(ref _pump) == PumpIdle;
 
     /// <summary>Starts the pump held since construction (RunAsync): it runs now if anything was queued meanwhile.</summary>
     private void ReleasePump()
@@ -214,9 +222,10 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
                     Interlocked.Decrement(ref _queuedFrames);
                     Interlocked.Add(ref _queuedBytes, -length);
-                    if (frame.Opcode == WebSocketOpcode.Pong)
+                    if (ReferenceEquals(frame, _queuedPong))
                     {
-                        Volatile.Write(ref _pongsQueued, 0);
+                        // Written: from here a ping needs a pong of its own.
+                        _queuedPong = null;
                     }
 
                     // Whoever dequeues a frame owns its release. Its bytes are in the pipe's buffer now, so this queue's
@@ -339,6 +348,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         lock (_queue)
         {
             _closeQueued = true;
+            _queuedPong = null;
             while (_queue.TryDequeue(out var frame))
             {
                 Interlocked.Decrement(ref _queuedFrames);

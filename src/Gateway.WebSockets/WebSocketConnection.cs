@@ -50,7 +50,8 @@ public sealed partial class WebSocketConnection
     // The wheel tick of the last read from the peer (low 32 bits; differences are taken unchecked). Only the keep-alive
     // callback reads it, to close a connection silent for IdleTimeout whatever the keep-alive interval.
     private int _receivedTick;
-    private int _pongsQueued;
+    // The pong waiting in the queue, if any (guarded by the queue's lock): a later ping rewrites it (QueuePong).
+    private OutboundFrame? _queuedPong;
     private Exception? _handlerError;
     private TimerWheelEntry? _keepAlive;
 

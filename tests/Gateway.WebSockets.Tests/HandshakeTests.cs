@@ -169,6 +169,11 @@ public class HandshakeTests
         "GET / HTTP/1.1\r\nHost x\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
         "GET noslash HTTP/1.1\r\nHost: x\r\n\r\n",
+        // Absolute-form targets that are not usable: no authority, userinfo (RFC 9110 §4.2.4), a fragment, no scheme.
+        C.BuildUpgradeRequest("http:///v1/ws"),
+        C.BuildUpgradeRequest("http://user@localhost/v1/ws"),
+        C.BuildUpgradeRequest("http://localhost/v1/ws#frag"),
+        C.BuildUpgradeRequest("://localhost/v1/ws"),
         "\r\n\r\n",
     ];
 
@@ -225,5 +230,80 @@ public class HandshakeTests
         Assert.Equal("No such endpoint.", response.Body.TrimEnd());
         Assert.True(await client.ReadUntilEofAsync());
         Assert.Equal(404, (await server.State.WaitForHandshakeAsync()).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("Host: other.example")] // a second, different value
+    [InlineData("Host: localhost")]     // the same value again
+    [InlineData("host: localhost")]     // names are case-insensitive
+    public async Task More_than_one_Host_header_line_is_answered_400(string secondHost)
+    {
+        // RFC 9112 §3.2: 400 for "more than one Host header field line", whatever the values: identical duplicates too.
+        var decided = 0;
+        await using var server = await WsTestServer.StartAsync(Options(), request =>
+        {
+            Interlocked.Increment(ref decided);
+            return WsTestServer.DefaultDecide(request);
+        });
+        var (client, response) = await SendAsync(server, C.BuildUpgradeRequest("/v1/ws", extraHeaders: [secondHost]));
+        await using var _ = client;
+        Assert.Equal(400, response.StatusCode);
+        Assert.Equal("close", response.Header("Connection"));
+        Assert.True(await client.ReadUntilEofAsync());
+        var result = await server.State.WaitForHandshakeAsync();
+        Assert.False(result.Accepted);
+        Assert.Equal(400, result.StatusCode);
+        Assert.Equal(0, Volatile.Read(ref decided));
+    }
+
+    /// <summary>Routes like a gateway: only /v1/ws exists.</summary>
+    private static HandshakeDecision RouteV1(HandshakeRequest request) =>
+        request.Path == "/v1/ws" ? HandshakeDecision.Accept(null) : HandshakeDecision.Reject(404, "No such endpoint.");
+
+    [Fact]
+    public async Task Absolute_form_target_is_accepted_and_routed_by_its_path_with_its_authority_as_Host()
+    {
+        await using var server = await WsTestServer.StartAsync(Options(), RouteV1);
+        var (client, response) = await SendAsync(server, C.BuildUpgradeRequest("http://chat.example:8080/v1/ws?x=1"));
+        await using var _ = client;
+        Assert.Equal(101, response.StatusCode);
+        Assert.Equal(C.ExpectedAccept(), response.Header("Sec-WebSocket-Accept"));
+
+        var request = (await server.State.WaitForHandshakeAsync()).Request!;
+        Assert.Equal("/v1/ws", request.Path);
+        Assert.Equal("x=1", request.Query);
+
+        // RFC 9112 §3.2.2: the target's authority replaces the Host header (sent as "localhost"), which stays in Headers.
+        Assert.Equal("chat.example:8080", request.Host);
+        Assert.Equal("localhost", request.GetHeader("Host"));
+
+        // The connection works: a message is echoed.
+        await client.SendFrameAsync(C.OpBinary, "hello"u8);
+        var echo = await client.ReadFrameAsync();
+        Assert.Equal("hello"u8.ToArray(), echo.Payload);
+    }
+
+    [Theory]
+    [InlineData("http://localhost/other")]
+    [InlineData("http://localhost")]         // empty path: "/" (RFC 9112 §3.2.1), not /v1/ws
+    [InlineData("http://localhost/v1/ws/")]  // no normalisation: a different path
+    public async Task Absolute_form_target_with_another_path_still_gets_404(string target)
+    {
+        await using var server = await WsTestServer.StartAsync(Options(), RouteV1);
+        var (client, response) = await SendAsync(server, C.BuildUpgradeRequest(target));
+        await using var _ = client;
+        Assert.Equal(404, response.StatusCode);
+        Assert.Equal(404, (await server.State.WaitForHandshakeAsync()).StatusCode);
+    }
+
+    [Fact]
+    public async Task Absolute_form_target_still_needs_exactly_one_Host_header()
+    {
+        // RFC 9112 §3.2: the 400 for a missing or repeated Host applies to every HTTP/1.1 request, whatever the form.
+        await using var server = await WsTestServer.StartAsync(Options(), RouteV1);
+        var withoutHost = C.BuildUpgradeRequest("http://localhost/v1/ws").Replace("Host: localhost\r\n", "", StringComparison.Ordinal);
+        var (client, response) = await SendAsync(server, withoutHost);
+        await using var _ = client;
+        Assert.Equal(400, response.StatusCode);
     }
 }

@@ -148,6 +148,36 @@ public class ProtocolTests(SharedServerFixture fixture) : IClassFixture<SharedSe
     }
 
     [Fact]
+    public async Task Two_pings_in_one_write_end_with_a_pong_for_the_second()
+    {
+        // Over a real socket: A's pong may or may not be written before B is read (§5.5.3 allows either one pong or
+        // two), but the last pong must answer B. Deterministic coverage of the "B arrives while A's pong waits" case,
+        // where the old code sent A's payload only, is in PingFloodTests.
+        await using var client = await ConnectAsync();
+        byte[] marker = Payload(4, seed: 7);
+        await client.SendRawAsync((byte[])[.. C.BuildFrame(C.OpPing, "ping A"u8), .. C.BuildFrame(C.OpPing, "ping B"u8),
+            .. C.BuildFrame(C.OpBinary, marker)]);
+
+        // Frames come back in the order they were queued; the echo of the marker was queued after both pings' answer.
+        var pongs = new List<byte[]>();
+        while (true)
+        {
+            var frame = await client.ReadFrameAsync(TimeSpan.FromSeconds(30));
+            if (frame.Opcode == C.OpBinary)
+            {
+                Assert.Equal(marker, frame.Payload);
+                break;
+            }
+
+            Assert.Equal(C.OpPong, frame.Opcode);
+            pongs.Add(frame.Payload);
+        }
+
+        Assert.InRange(pongs.Count, 1, 2);
+        Assert.Equal("ping B"u8.ToArray(), pongs[^1]);
+    }
+
+    [Fact]
     public async Task Pong_is_ignored()
     {
         await using var client = await ConnectAsync();

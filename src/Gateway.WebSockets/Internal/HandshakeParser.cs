@@ -35,9 +35,17 @@ internal static class HandshakeParser
         string method = requestLine[0];
         string target = requestLine[1];
         string version = requestLine[2];
+        string? authority = null;
         if (target[0] != '/')
         {
-            return Fail(400, "Malformed request target: origin-form expected.", out status, out error);
+            // RFC 9112 §3.2.2: a server MUST accept the absolute-form in requests (a client sends it to proxies, and
+            // future versions may send it to everyone); routing then uses its path as if it had come in origin-form.
+            if (!TrySplitAbsoluteForm(target, out authority, out string originForm))
+            {
+                return Fail(400, "Malformed request target: origin-form or absolute-form expected.", out status, out error);
+            }
+
+            target = originForm;
         }
 
         if (!version.StartsWith("HTTP/", StringComparison.Ordinal) || version.Length != 8)
@@ -61,8 +69,8 @@ internal static class HandshakeParser
 
         int q = target.IndexOf('?', StringComparison.Ordinal);
         var request = q < 0
-            ? new HandshakeRequest(method, target, null, version, headers)
-            : new HandshakeRequest(method, target[..q], target[(q + 1)..], version, headers);
+            ? new HandshakeRequest(method, target, null, version, headers, authority)
+            : new HandshakeRequest(method, target[..q], target[(q + 1)..], version, headers, authority);
 
         if (!string.Equals(method, "GET", StringComparison.Ordinal))
         {
@@ -76,7 +84,20 @@ internal static class HandshakeParser
             return request;
         }
 
-        if (string.IsNullOrEmpty(request.Host))
+        // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message
+        // that lacks a Host header field and to any request message that contains more than one Host header field
+        // line". It counts field lines, not distinct values, so two identical Host lines are refused too: two lines
+        // mean two parsers upstream may already disagree about which one counts (request smuggling, cache poisoning).
+        // With an absolute-form target the header must still be there exactly once, though its value is then ignored
+        // in favour of the target's authority (§3.2.2).
+        int hostLines = request.CountHeaderLines("Host");
+        if (hostLines > 1)
+        {
+            Fail(400, "More than one Host header.", out status, out error);
+            return request;
+        }
+
+        if (hostLines == 0 || string.IsNullOrEmpty(request.Host))
         {
             Fail(400, "Missing Host header.", out status, out error);
             return request;
@@ -109,6 +130,61 @@ internal static class HandshakeParser
         status = 0;
         error = null;
         return request;
+    }
+
+    /// <summary>
+    /// Splits an absolute-form request target (RFC 9112 §3.2.2: <c>absolute-URI</c>, e.g. <c>http://host:80/v1/ws?x=1</c>)
+    /// into its authority and the origin-form the rest would have been (<c>/v1/ws?x=1</c>; an empty path is "/", as
+    /// in RFC 9112 §3.2.1). Only "scheme://authority" URIs with a non-empty authority are taken: the authority stands in
+    /// for Host. The scheme (http, ws, ... in practice) is not checked: like Host, it is the decide callback's to judge.
+    /// Userinfo is refused (RFC 9110 §4.2.4: recipients treat it as an error), and so is
+    /// a fragment, which a request target cannot carry. No normalisation: the path stays byte for byte as sent, like
+    /// an origin-form one.
+    /// </summary>
+    internal static bool TrySplitAbsoluteForm(string target, out string? authority, out string originForm)
+    {
+        authority = null;
+        originForm = string.Empty;
+        int schemeEnd = target.IndexOf("://", StringComparison.Ordinal);
+        if (schemeEnd <= 0 || !IsScheme(target.AsSpan(0, schemeEnd)) || target.Contains('#', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        int authorityStart = schemeEnd + 3;
+        int authorityLength = target.AsSpan(authorityStart).IndexOfAny('/', '?');
+        int authorityEnd = authorityLength < 0 ? target.Length : authorityStart + authorityLength;
+
+        string candidate = target[authorityStart..authorityEnd];
+        if (candidate.Length == 0 || candidate.Contains('@', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        authority = candidate;
+        originForm = authorityEnd == target.Length || target[authorityEnd] == '?'
+            ? "/" + target[authorityEnd..]
+            : target[authorityEnd..];
+        return true;
+    }
+
+    /// <summary>RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).</summary>
+    private static bool IsScheme(ReadOnlySpan<char> s)
+    {
+        if (!char.IsAsciiLetter(s[0]))
+        {
+            return false;
+        }
+
+        foreach (char c in s)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('+' or '-' or '.'))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>RFC 6455 §4.1: the key is 16 random bytes, base64-encoded (always 24 characters).</summary>
