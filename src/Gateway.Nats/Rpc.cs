@@ -64,12 +64,15 @@ internal static class RpcCodec
         WireCodec.WriteNullable(ref w, c.TraceId);
     }, 256 + c.Content.Length);
 
+    /// <summary>Reads what <see cref="EncodeSend"/> wrote. The content is a slice of <paramref name="bytes"/>, not a copy:
+    /// the send owns it from here (<see cref="IWriteService.SendAsync"/>), so the caller hands over a request that nothing
+    /// reuses (the writer's requests are arrays NATS allocated for each message).</summary>
     public static SendMessage DecodeSend(ReadOnlySequence<byte> bytes)
     {
         var r = new MessagePackReader(bytes);
         var n = r.ReadArrayHeader();
         var c = new SendMessage(r.ReadString()!, r.ReadString()!, r.ReadString()!, r.ReadString()!, r.ReadString()!,
-            r.ReadBytes() is { } b ? b.ToArray() : [], r.TryReadNil() ? null : r.ReadInt64(), WireCodec.ReadNullableString(ref r));
+            r.ReadBytes() is { } b ? Contiguous(b) : ReadOnlyMemory<byte>.Empty, r.TryReadNil() ? null : r.ReadInt64(), WireCodec.ReadNullableString(ref r));
         SkipRest(ref r, n, 8);
         return c;
     }
@@ -211,6 +214,10 @@ internal static class RpcCodec
         head = r.ReadUInt64();
         return r;
     }
+
+    // A request in one array (every request the writer serves) is sliced; only a request split across segments has to
+    // be joined into one array.
+    private static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> bytes) => bytes.IsSingleSegment ? bytes.First : bytes.ToArray();
 
     private static void SkipRest(ref MessagePackReader r, int n, int known)
     {
