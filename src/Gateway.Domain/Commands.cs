@@ -8,7 +8,8 @@ namespace Gateway.Domain;
 /// <param name="SenderId">The sending user.</param>
 /// <param name="ClientMessageId">The idempotency key, unique per sender.</param>
 /// <param name="ContentType">Content type, opaque.</param>
-/// <param name="Content">The message body, opaque.</param>
+/// <param name="Content">The message body, opaque. Owned by the command: it becomes the committed message's content, so
+/// nothing may change or reuse this memory once the command is sent (see <see cref="Ports.IWriteService.SendAsync"/>).</param>
 /// <param name="ExpiresAt">Expiry (Unix ms), or null.</param>
 /// <param name="TraceId">The W3C traceparent of the context the send continues (the caller's span, or the client's
 /// context passed on unchanged when the caller does not trace), or null. Readers validate it before use

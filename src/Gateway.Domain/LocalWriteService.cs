@@ -92,10 +92,10 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
 
     /// <inheritdoc />
     /// <remarks>
-    /// Validation runs on the caller's thread, so a malformed send never reaches the loop. The content is copied
-    /// before this method returns: the caller may reuse its buffer (e.g. call <c>AdvanceTo</c> on its pipe) as soon
-    /// as the call returns, before the result completes. The token is honoured only while the send waits in the
-    /// queue; once the loop has taken it, it commits or fails as a whole with its batch.
+    /// Validation runs on the caller's thread, so a malformed send never reaches the loop. The content is not copied:
+    /// the committed message, its store write and its event use the command's memory, which the caller hands over
+    /// (<see cref="IWriteService.SendAsync"/>). The token is honoured only while the send waits in the queue; once the
+    /// loop has taken it, it commits or fails as a whole with its batch.
     /// </remarks>
     public ValueTask<SendResult> SendAsync(SendMessage command, CancellationToken cancellationToken = default)
     {
@@ -110,8 +110,7 @@ public sealed partial class LocalWriteService : IWriteService, IMembership, IAsy
             return new ValueTask<SendResult>(SendResult.Fail(ErrorCode.ValidationFailed, error));
         }
 
-        // The copy is the one allocation of the content: the committed message and its event outlive the caller's buffer.
-        var op = new SendCommand(command, command.Content.ToArray(), cancellationToken);
+        var op = new SendCommand(command, cancellationToken);
         return Enqueue(op);
     }
 

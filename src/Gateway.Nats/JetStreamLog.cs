@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -288,10 +287,4 @@ public sealed class JetStreamLog
                 ? new PublishOutcome(PublishStatus.Failed, 0, "JetStream reply without a sequence")
                 : new PublishOutcome(PublishStatus.Stored, seq, null);
     }
-}
-
-/// <summary>Decoding helpers for NATS payloads.</summary>
-internal static class Payload
-{
-    public static ReadOnlySequence<byte> Of(byte[]? data) => new(data ?? []);
 }

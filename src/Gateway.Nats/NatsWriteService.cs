@@ -99,7 +99,7 @@ public sealed class NatsWriteService : IWriteService, IMembership
 
                 var now = NowMs;
                 var message = new ChatMessage(command.TenantId, command.ChatId, chat.Head + 1, Guid.CreateVersion7().ToString("N"), command.SenderId, now,
-                    command.ContentType, command.Content.ToArray(), command.ExpiresAt, command.ClientMessageId);
+                    command.ContentType, command.Content, command.ExpiresAt, command.ClientMessageId);
                 var e = new LogEvent(LogEventKind.MessageCreated, Guid.CreateVersion7().ToString("N"), now, command.TraceId, command.TenantId, command.ChatId, message, [],
                     chat.EventNo + 1, message.Seq);
                 var issued = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -187,7 +187,9 @@ public static class WireCodec
         w.Write(m.ClientMessageId);
     }
 
-    /// <summary>Reads what <see cref="WriteMessageBody"/> wrote.</summary>
+    /// <summary>Reads what <see cref="WriteMessageBody"/> wrote. The content is a slice of the reader's bytes, not a copy:
+    /// the message owns it from here, so the caller reads bytes that nothing reuses (every caller decodes an array NATS
+    /// allocated for one message: a live event, a log entry, a writer's reply).</summary>
     public static ChatMessage ReadMessageBody(ref MessagePackReader r, string tenantId, string chatId)
     {
         var n = r.ReadArrayHeader();
@@ -196,7 +198,8 @@ public static class WireCodec
         var sender = r.ReadString()!;
         var sentAt = r.ReadInt64();
         var contentType = r.ReadString()!;
-        var content = r.ReadBytes() is { } c ? c.ToArray() : [];
+        // Only bytes split across segments have to be joined into one array; a NATS payload is one array.
+        var content = r.ReadBytes() is { } c ? (c.IsSingleSegment ? c.First : c.ToArray()) : ReadOnlyMemory<byte>.Empty;
         long? expiresAt = r.TryReadNil() ? null : r.ReadInt64();
         var clientMessageId = r.ReadString()!;
         for (var i = 8; i < n; i++)

@@ -83,6 +83,10 @@ public static partial class GatewayHost
         services.AddSingleton<IMembership>(sp => sp.GetRequiredService<NatsWriteService>());
         services.AddSingleton(sp => new WriterRpcServer(sp.GetRequiredService<INatsConnection>(), sp.GetRequiredService<NatsWriteService>(),
             sp.GetRequiredService<IMessageHistory>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Nats.Rpc")));
+        services.AddSingleton(sp => new NatsRuntime((NatsConnection)sp.GetRequiredService<INatsConnection>(),
+            new NatsRuntime.WriterParts(sp.GetRequiredService<JetStreamLog>(),
+                new Lazy<Projector>(sp.GetRequiredService<Projector>), new Lazy<WriterRpcServer>(sp.GetRequiredService<WriterRpcServer>)),
+            bus: null, sp.GetRequiredService<ILogger<NatsRuntime>>()));
     }
 
     /// <summary>The gateway role: no durable state; writers over request/reply, live events from the streams' republish.</summary>
@@ -104,6 +108,8 @@ public static partial class GatewayHost
             bus.TypingReceived += registry.DeliverTyping;
             return registry;
         });
+        services.AddSingleton(sp => new NatsRuntime((NatsConnection)sp.GetRequiredService<INatsConnection>(), writer: null,
+            sp.GetRequiredService<NatsGatewayBus>(), sp.GetRequiredService<ILogger<NatsRuntime>>()));
     }
 
     private static ScyllaChatStore OpenScylla(StoreOptions store, IServiceProvider services)
@@ -124,8 +130,7 @@ public static partial class GatewayHost
     {
         services.AddSingleton(new Subjects(nats.Partitions, nats.PartitionsPerStream));
         services.AddSingleton<INatsConnection>(sp => new NatsConnection(ConnectionOptions(nats, sp.GetRequiredService<ILoggerFactory>())));
-        services.AddSingleton<NatsRuntime>();
-        services.AddHostedService(sp => sp.GetRequiredService<NatsRuntime>());
+        services.AddHostedService(sp => sp.GetRequiredService<NatsRuntime>()); // registered by the role: its parts differ
     }
 
     private static NatsOpts ConnectionOptions(NatsOptions nats, ILoggerFactory loggerFactory)
@@ -149,93 +154,4 @@ public static partial class GatewayHost
 
     private static WriteServiceOptions WriteOptions(GatewayOptions options) =>
         new() { MaxContentBytes = options.MaxContentBytes, MaxExpiresInMs = options.MaxExpirySeconds * 1000 };
-}
-
-/// <summary>
-/// Connects to NATS and starts the role's NATS parts before Kestrel takes connections (<see cref="StartingAsync"/>), and
-/// stops them before the store closes. Fails start-up with a clear error when NATS or JetStream is not there.
-/// </summary>
-internal sealed class NatsRuntime(IServiceProvider services, ILogger<NatsRuntime> logger) : IHostedLifecycleService
-{
-    /// <summary>True once the role's NATS parts run (readiness).</summary>
-    public bool IsReady { get; private set; }
-
-    /// <summary>Why this role should not receive traffic now (null: it should): not started, or (writers) a projection
-    /// that is far behind the log or stalled.</summary>
-    public string? NotReadyReason()
-    {
-        if (!IsReady)
-        {
-            return "starting";
-        }
-
-        return services.GetService<Projector>() is { } projector && !projector.IsHealthy(out var reason) ? reason : null;
-    }
-
-    public async Task StartingAsync(CancellationToken cancellationToken)
-    {
-        var connection = (NatsConnection)services.GetRequiredService<INatsConnection>();
-        try
-        {
-            await connection.ConnectAsync().ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            throw new InvalidOperationException($"cannot connect to NATS at {connection.Opts.Url} (Nats:Url): {e.Message}", e);
-        }
-
-        if (services.GetService<JetStreamLog>() is { } log)
-        {
-            await log.EnsureStreamsAsync(cancellationToken).ConfigureAwait(false);
-            await services.GetRequiredService<Projector>().StartAsync(cancellationToken).ConfigureAwait(false);
-            await services.GetRequiredService<WriterRpcServer>().StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        if (services.GetService<NatsGatewayBus>() is { } bus)
-        {
-            connection.ConnectionOpened += (_, _) =>
-            {
-                // Also raised for the first connect, which happened above: harmless (nothing is watched yet).
-                logger.LogInformation("Connected to NATS; re-checking every watched chat for events missed meanwhile");
-                bus.NotifyReconnected();
-                return ValueTask.CompletedTask;
-            };
-            connection.MessageDropped += (_, e) =>
-            {
-                bus.NotifyDropped(e.Subject);
-                return ValueTask.CompletedTask;
-            };
-        }
-
-        connection.ConnectionDisconnected += (_, _) =>
-        {
-            logger.LogWarning("Disconnected from NATS; reconnecting");
-            return ValueTask.CompletedTask;
-        };
-        IsReady = true;
-        logger.LogInformation("NATS ready at {Url}", connection.Opts.Url);
-    }
-
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    /// <summary>After Kestrel stopped: stop serving requests and projecting, so the store can close.</summary>
-    public async Task StoppedAsync(CancellationToken cancellationToken)
-    {
-        IsReady = false;
-        if (services.GetService<WriterRpcServer>() is { } rpc)
-        {
-            await rpc.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (services.GetService<Projector>() is { } projector)
-        {
-            await projector.DisposeAsync().ConfigureAwait(false);
-        }
-    }
 }

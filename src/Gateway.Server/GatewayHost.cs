@@ -46,21 +46,37 @@ public static partial class GatewayHost
         services.AddSingleton(_ => new GatewayMetrics(RoleName(role)));
         AddTelemetry(builder, role);
         AddReadiness(services, role);
-        var nats = builder.Configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
+        AddRole(services, role, options, builder.Configuration);
+        AddSessionServices(services);
+        AddConnectionServices(services, options);
+        var endpoints = AddListeners(builder, options, role);
 
+        var app = builder.Build();
+        MapEndpoints(app, endpoints, options);
+        return app;
+    }
+
+    /// <summary>The role's adapters: embedded, writer or gateway (<see cref="GatewayRole"/>).</summary>
+    private static void AddRole(IServiceCollection services, GatewayRole role, GatewayOptions options, IConfiguration configuration)
+    {
+        var nats = configuration.GetSection(NatsOptions.Section).Get<NatsOptions>() ?? new NatsOptions();
         switch (role)
         {
             case GatewayRole.All:
                 AddEmbedded(services, options);
                 break;
             case GatewayRole.Writer:
-                AddWriter(services, options, nats, builder.Configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions());
+                AddWriter(services, options, nats, configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions());
                 break;
             case GatewayRole.Gateway:
                 AddGateway(services, nats);
                 break;
         }
+    }
 
+    /// <summary>What every session shares, over the role's adapters.</summary>
+    private static void AddSessionServices(IServiceCollection services)
+    {
         services.AddSingleton(sp => new SessionServices(
             sp.GetRequiredService<IWriteService>(),
             sp.GetRequiredService<IMessageHistory>(),
@@ -73,7 +89,11 @@ public static partial class GatewayHost
             sp.GetRequiredService<JwtAuthenticator>(),
             sp.GetRequiredService<UserLimits>()));
         services.AddSingleton(sp => new UserLimits(sp.GetRequiredService<IOptions<GatewayOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+    }
 
+    /// <summary>Connection admission, the drain, and the WebSocket connection handler.</summary>
+    private static void AddConnectionServices(IServiceCollection services, GatewayOptions options)
+    {
         // Binding failures (e.g. ?limit=abc) throw with a message that HttpErrors turns into a JSON 400, instead of an empty 400.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddSingleton(sp => new ConnectionLimiter(
@@ -86,7 +106,12 @@ public static partial class GatewayHost
         // The drain needs its grace, and the 1001 closes after it their close handshakes (5 s each at most, concurrently).
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, options.DrainGraceSeconds) + 5));
         services.AddSingleton<GatewayConnectionHandler>();
+    }
 
+    /// <summary>The listeners (WebSocket and HTTP; a writer has only HTTP), TLS on the WebSocket one when configured.</summary>
+    private static GatewayEndpoints AddListeners(WebApplicationBuilder builder, GatewayOptions options, GatewayRole role)
+    {
+        var services = builder.Services;
         if (options.PreferInlineScheduling)
         {
             builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
@@ -140,8 +165,12 @@ public static partial class GatewayHost
             });
             endpoints.Http = Listen(k, options.HttpEndpoint, static _ => { });
         });
+        return endpoints;
+    }
 
-        var app = builder.Build();
+    /// <summary>The HTTP routes, and the start and stop hooks.</summary>
+    private static void MapEndpoints(WebApplication app, GatewayEndpoints endpoints, GatewayOptions options)
+    {
         HttpErrors.UseJsonErrors(app);
         HttpApi.Map(app);
         MapReadiness(app);
@@ -152,7 +181,6 @@ public static partial class GatewayHost
         // readiness flips and the Drain frames go out at the first moment either path is taken.
         var drain = app.Services.GetRequiredService<DrainCoordinator>();
         app.Lifetime.ApplicationStopping.Register(drain.BeginDrain);
-        return app;
     }
 
     private static ListenOptions Listen(KestrelServerOptions kestrel, string endpoint, Action<ListenOptions> configure)

@@ -74,19 +74,15 @@ internal abstract class PendingCommand<TResult> : PendingCommand, IValueTaskSour
         _core.OnCompleted(continuation, state, token, flags);
 }
 
-/// <summary>A queued send. <see cref="Content"/> is the service's own copy of the caller's bytes.</summary>
+/// <summary>A queued send. <see cref="Content"/> is the command's, handed over by the caller: the committed message keeps it.</summary>
 internal sealed class SendCommand : PendingCommand<SendResult>
 {
-    public SendCommand(SendMessage message, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
-        : base(cancellationToken)
-    {
-        Message = message;
-        Content = content;
-    }
+    public SendCommand(SendMessage message, CancellationToken cancellationToken)
+        : base(cancellationToken) => Message = message;
 
     public SendMessage Message { get; }
 
-    public ReadOnlyMemory<byte> Content { get; }
+    public ReadOnlyMemory<byte> Content => Message.Content;
 
     public override void CompleteFailed(ErrorCode code, string message) => Complete(SendResult.Fail(code, message));
 }

@@ -10,6 +10,9 @@ public interface IWriteService
     /// <summary>Validates, authorizes, deduplicates, sequences and durably commits a message, then publishes
     /// <see cref="EventTypes.MessageCreated"/>. A retry with the same (tenant, sender, clientMessageId) returns the
     /// original seq and messageId with <see cref="SendResult.Duplicate"/> set.</summary>
+    /// <remarks>The command's <see cref="SendMessage.Content"/> becomes the committed message's content without a copy:
+    /// the caller hands over memory that nothing changes or reuses afterwards (a buffer it copied the content into, not a
+    /// pipe's or a pool's).</remarks>
     ValueTask<SendResult> SendAsync(SendMessage command, CancellationToken cancellationToken = default);
 
     /// <summary>Creates a chat with its first members (idempotent: creating an existing chat adds the members).</summary>

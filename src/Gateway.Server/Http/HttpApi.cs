@@ -45,21 +45,31 @@ internal static class HttpApi
 
     public static void Map(WebApplication app)
     {
+        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+
+        // Only the HTTP listener serves these routes: the WebSocket listener has no HTTP pipeline at all.
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        MapAdmin(app, AdminKeyBytes(app, options));
+        MapSend(app, SendBodyLimit(options));
+        MapHistory(app);
+    }
+
+    private static byte[] AdminKeyBytes(WebApplication app, GatewayOptions options)
+    {
         // Inline or from a mounted file; generated in the data directory only where development keys are allowed
         // (start-up validation refused every other set-up without one).
         var adminKey = AuthSecrets.AdminKey(app.Services.GetRequiredService<IOptions<AuthOptions>>().Value);
-        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
         if (string.IsNullOrEmpty(adminKey))
         {
             adminKey = DevKeys.GetOrCreate(options.DataDirectory, "admin.key");
         }
 
-        var adminKeyBytes = Encoding.UTF8.GetBytes(adminKey);
-        var sendLimit = SendBodyLimit(options);
+        return Encoding.UTF8.GetBytes(adminKey);
+    }
 
-        // Only the HTTP listener serves these routes: the WebSocket listener has no HTTP pipeline at all.
-        app.MapGet("/healthz", () => Results.Text("ok"));
-
+    /// <summary>Chat administration under <c>/v1/admin/tenants/{tenantId}</c>, for callers with the admin key.</summary>
+    private static void MapAdmin(WebApplication app, byte[] adminKeyBytes)
+    {
         // Endpoint filters run after binding; the handlers below bind nothing from the body, so this check comes before
         // any body byte is read.
         var admin = app.MapGroup("/v1/admin/tenants/{tenantId}").AddEndpointFilter(async (ctx, next) =>
@@ -132,7 +142,11 @@ internal static class HttpApi
             !Validation.IsValidId(tenantId) || !Validation.IsValidId(chatId)
                 ? Error(ErrorCode.ValidationFailed, !Validation.IsValidId(tenantId) ? Validation.Messages.TenantId : Validation.Messages.ChatId)
                 : Results.Json(new { tenantId, chatId, members = await membership.GetMembersAsync(tenantId, chatId, ct).ConfigureAwait(false) }));
+    }
 
+    /// <summary>The server-side send, <c>POST /v1/chats/{chatId}/messages</c> with the user's JWT; bodies up to <paramref name="sendLimit"/> bytes.</summary>
+    private static void MapSend(WebApplication app, long sendLimit)
+    {
         // Server-side send (the BFF path): the caller presents the user's JWT; the same domain code as the socket, and the
         // same per-user send bucket (shared with the user's WebSocket connections on this server).
         app.MapPost("/v1/chats/{chatId}/messages", async (string chatId, HttpRequest request, JwtAuthenticator auth,
@@ -197,7 +211,11 @@ internal static class HttpApi
                 ? Results.Json(new SendResponse(chatId, result.Seq, result.MessageId!, result.SentAt, result.Duplicate), statusCode: result.Duplicate ? 200 : 201)
                 : Error(result.Error, result.ErrorMessage);
         }).AddEndpointFilter(CountSendAsync);
+    }
 
+    /// <summary>History, <c>GET /v1/chats/{chatId}/messages</c> with the user's JWT: a page before a seq.</summary>
+    private static void MapHistory(WebApplication app)
+    {
         app.MapGet("/v1/chats/{chatId}/messages", async (string chatId, ulong? beforeSeq, int? limit, HttpRequest request,
             JwtAuthenticator auth, IMembership membership, IMessageHistory history, CancellationToken ct) =>
         {

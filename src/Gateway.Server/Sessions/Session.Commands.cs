@@ -44,7 +44,9 @@ internal sealed partial class Session
 
         var span = StartSendSpan(traceParent, traceState);
 
-        // The command outlives this read, so this is where bytes leave the pipe's buffer.
+        // The one copy of the content: the pipe reuses its buffer after this read. The write service owns this array from
+        // here (IWriteService.SendAsync): embedded, it is the committed message's content (store, event, fanout frame);
+        // distributed, the request to a writer is encoded from it. No later step copies this array.
         var command = new SendMessage(TenantId, DecodeUtf8(f.ChatId), UserId, DecodeUtf8(f.ClientMessageId), DecodeUtf8(f.ContentType),
             f.Content.ToArray(), f.ExpiresAt, GatewayTracing.Propagate(span, traceParent))
         { TraceState = GatewayTracing.PropagateState(span, traceState) };
