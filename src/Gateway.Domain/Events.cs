@@ -1,7 +1,8 @@
 namespace Gateway.Domain;
 
 /// <summary>
-/// The canonical event envelope (ARCHITECTURE.md §6). The write service is its only publisher.
+/// The canonical event envelope: what the write service publishes on the event bus, in process or (as a log event,
+/// proto/NATS.md) over NATS. The write service is its only publisher.
 /// </summary>
 /// <param name="EventId">Unique id of this event.</param>
 /// <param name="EventType">One of <see cref="EventTypes"/>.</param>

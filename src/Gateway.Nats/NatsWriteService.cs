@@ -9,7 +9,7 @@ namespace Gateway.Nats;
 
 /// <summary>
 /// The write service of the <c>writer</c> role: the commit point is an append to the chat's JetStream log subject with
-/// a per-chat compare-and-set (ARCHITECTURE.md §4). Any number of writers can serve any chat, with no leases.
+/// a per-chat compare-and-set (docs/ARCHITECTURE.md §3, distributed mode). Any number of writers can serve any chat, with no leases.
 /// </summary>
 /// <remarks>
 /// <para><b>Per chat state.</b> Each writer caches, per chat, the log position of the chat's last event

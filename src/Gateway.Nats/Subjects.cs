@@ -4,7 +4,7 @@ using System.Text;
 namespace Gateway.Nats;
 
 /// <summary>
-/// The subject layout (ARCHITECTURE.md §4). Tenant and chat ids are <c>[A-Za-z0-9_-]{1,64}</c> (validated before they get
+/// The subject layout (proto/NATS.md, Subjects). Tenant and chat ids are <c>[A-Za-z0-9_-]{1,64}</c> (validated before they get
 /// here), so they are safe as subject tokens without escaping.
 /// </summary>
 /// <remarks>

@@ -3,7 +3,7 @@ using Gateway.Protocol;
 
 namespace Gateway.Server.Tests;
 
-/// <summary>End to end over real sockets against the embedded gateway: the guarantees of ARCHITECTURE.md §2.</summary>
+/// <summary>End to end over real sockets against the embedded gateway: the guarantees of proto/PROTOCOL.md §7.</summary>
 public sealed class ChatEndToEndTests
 {
     private static string Text(MessageFields m) => Encoding.UTF8.GetString(m.Content.Span);

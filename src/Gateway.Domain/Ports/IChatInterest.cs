@@ -2,7 +2,7 @@ namespace Gateway.Domain.Ports;
 
 /// <summary>
 /// Tells a bus which chats this gateway has local subscribers for, so that a distributed bus carries only those chats'
-/// events here (ARCHITECTURE.md §4: one subscription per chat with local subscribers, reference-counted). The in-process
+/// events here (docs/ARCHITECTURE.md §3: one subscription per chat with local subscribers, reference-counted). The in-process
 /// bus carries every event and needs none of this.
 /// </summary>
 public interface IChatInterest
