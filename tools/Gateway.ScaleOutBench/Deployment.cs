@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Gateway.Tools.Common;
 
 namespace Gateway.ScaleOutBench;
 
@@ -109,7 +110,7 @@ internal sealed class Deployment : IAsyncDisposable
     }
 
     /// <summary>A token for <paramref name="userId"/>, valid on every server of this deployment.</summary>
-    public string TokenFor(string userId) => BenchConnection.Mint(_signingKey, Tenant, userId);
+    public string TokenFor(string userId) => Tokens.Mint(_signingKey, Tenant, userId, TimeSpan.FromHours(1));
 
     /// <summary>Creates a chat with these members through the admin API.</summary>
     public async Task CreateChatAsync(string chatId, IReadOnlyList<string> members, CancellationToken ct)
