@@ -16,20 +16,6 @@ internal sealed class Deployment : IAsyncDisposable
     /// <summary>The tenant every bench user and chat lives in.</summary>
     public const string Tenant = "bench";
 
-    /// <summary>Limits a load test must lift (per-IP admission, per-user rates): every bench user is on 127.0.0.1.</summary>
-    private static readonly string[] LoadArgs =
-    [
-        "--Gateway:HandshakesPerSecondPerIp=0",
-        "--Gateway:MaxConnectionsPerIp=0",
-        "--Gateway:MaxConnectionsPerUser=0",
-        "--Gateway:SendsPerSecond=1000000",
-        "--Gateway:SendBurst=1000000",
-        "--Gateway:SubscribesPerSecond=100000",
-        "--Gateway:SubscribeBurst=100000",
-        "--Gateway:DrainGraceSeconds=0",
-        "--Logging:LogLevel:Default=Warning",
-    ];
-
     private readonly List<ChildProcess> _children = [];
     private readonly string _root;
     private readonly byte[] _signingKey = RandomNumberGenerator.GetBytes(32);
@@ -206,7 +192,7 @@ internal sealed class Deployment : IAsyncDisposable
             $"--Gateway:PortsFile={portsFile}",
             $"--Gateway:Auth:SigningKey={Convert.ToBase64String(_signingKey)}",
             $"--Gateway:Auth:AdminKey={_adminKey}",
-            .. LoadArgs,
+            .. GatewayServerArgs.LoadLimits,
             .. extra,
         ], options.ServerCpus);
         _children.Add(child);
