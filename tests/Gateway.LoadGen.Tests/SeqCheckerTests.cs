@@ -1,4 +1,5 @@
 using Gateway.LoadGen.Measurement;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Tests;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Gateway.LoadGen.Targets;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen;
 
@@ -12,20 +13,13 @@ namespace Gateway.LoadGen;
 /// </summary>
 internal sealed class ServerLauncher : IAsyncDisposable
 {
-    /// <summary>Limits a load test must lift: every load user is one of many on one or a few source addresses.</summary>
+    /// <summary>Limits a load test must lift (<see cref="GatewayServerArgs.LoadLimits"/>); LoadGen's servers (the
+    /// launched one and the chaos topology's) also get the history rates lifted.</summary>
     public static readonly string[] LoadArgs =
     [
-        "--Gateway:HandshakesPerSecondPerIp=0",
-        "--Gateway:MaxConnectionsPerIp=0",
-        "--Gateway:MaxConnectionsPerUser=0",
-        "--Gateway:SendsPerSecond=1000000",
-        "--Gateway:SendBurst=1000000",
-        "--Gateway:SubscribesPerSecond=100000",
-        "--Gateway:SubscribeBurst=100000",
+        .. GatewayServerArgs.LoadLimits,
         "--Gateway:HistoryPerSecond=100000",
         "--Gateway:HistoryBurst=100000",
-        "--Gateway:DrainGraceSeconds=0",
-        "--Logging:LogLevel:Default=Warning",
     ];
 
     private readonly Process _process;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gateway.Tools.Common;
 
 namespace Gateway.ScaleOutBench;
 
@@ -112,7 +113,7 @@ internal sealed class BenchOptions
         }
 
         if (o.Runs < 1 || o.LatencyRate <= 0 || o.LatencySeconds <= 0 || o.Seconds <= 0 || o.WarmupSeconds < 0
-            || o.OneChatSenders < 1 || o.Chats < 1 || o.OneChatInFlight is < 1 or > 64 || o.ManyInFlight is < 1 or > 64 || o.Size < Payload.HeaderSize)
+            || o.OneChatSenders < 1 || o.Chats < 1 || o.OneChatInFlight is < 1 or > 64 || o.ManyInFlight is < 1 or > 64 || o.Size < Payload.TimedHeaderSize)
         {
             throw new ArgumentException("an option is out of range (in-flight 1..64, size >= 28, counts >= 1, durations > 0)");
         }

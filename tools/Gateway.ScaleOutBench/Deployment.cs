@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Gateway.Tools.Common;
 
 namespace Gateway.ScaleOutBench;
 
@@ -14,20 +15,6 @@ internal sealed class Deployment : IAsyncDisposable
 {
     /// <summary>The tenant every bench user and chat lives in.</summary>
     public const string Tenant = "bench";
-
-    /// <summary>Limits a load test must lift (per-IP admission, per-user rates): every bench user is on 127.0.0.1.</summary>
-    private static readonly string[] LoadArgs =
-    [
-        "--Gateway:HandshakesPerSecondPerIp=0",
-        "--Gateway:MaxConnectionsPerIp=0",
-        "--Gateway:MaxConnectionsPerUser=0",
-        "--Gateway:SendsPerSecond=1000000",
-        "--Gateway:SendBurst=1000000",
-        "--Gateway:SubscribesPerSecond=100000",
-        "--Gateway:SubscribeBurst=100000",
-        "--Gateway:DrainGraceSeconds=0",
-        "--Logging:LogLevel:Default=Warning",
-    ];
 
     private readonly List<ChildProcess> _children = [];
     private readonly string _root;
@@ -109,7 +96,7 @@ internal sealed class Deployment : IAsyncDisposable
     }
 
     /// <summary>A token for <paramref name="userId"/>, valid on every server of this deployment.</summary>
-    public string TokenFor(string userId) => BenchConnection.Mint(_signingKey, Tenant, userId);
+    public string TokenFor(string userId) => Tokens.Mint(_signingKey, Tenant, userId, TimeSpan.FromHours(1));
 
     /// <summary>Creates a chat with these members through the admin API.</summary>
     public async Task CreateChatAsync(string chatId, IReadOnlyList<string> members, CancellationToken ct)
@@ -205,7 +192,7 @@ internal sealed class Deployment : IAsyncDisposable
             $"--Gateway:PortsFile={portsFile}",
             $"--Gateway:Auth:SigningKey={Convert.ToBase64String(_signingKey)}",
             $"--Gateway:Auth:AdminKey={_adminKey}",
-            .. LoadArgs,
+            .. GatewayServerArgs.LoadLimits,
             .. extra,
         ], options.ServerCpus);
         _children.Add(child);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Gateway.Tools.Common;
 
 namespace Gateway.ScaleOutBench;
 
@@ -6,6 +7,10 @@ namespace Gateway.ScaleOutBench;
 /// reported, not hidden.</summary>
 internal static class Measure
 {
+    /// <summary>"SOB1" in the publisher-id field of the timed payload: tells the bench's content apart from anything
+    /// else in a chat.</summary>
+    private const int Magic = 0x31424F53;
+
     /// <summary>How long stragglers may take after the last send before they count as lost.</summary>
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
@@ -24,22 +29,22 @@ internal static class Measure
         var warmupCount = (long)(o.WarmupSeconds * o.LatencyRate);
         var total = warmupCount + (long)(o.LatencySeconds * o.LatencyRate);
         var intended = new long[total];
-        var delivery = Histograms.New();
-        var fromSend = Histograms.New();
-        var ack = Histograms.New();
-        var lag = Histograms.New();
+        var delivery = Histograms.NewConcurrent();
+        var fromSend = Histograms.NewConcurrent();
+        var ack = Histograms.NewConcurrent();
+        var lag = Histograms.NewConcurrent();
         long received = 0, acked = 0, anomalies = 0, errors = 0;
         ulong lastSeq = 0;
 
-        await using var receiver = new BenchConnection();
-        await using var sender = new BenchConnection();
-        receiver.OnMessage = (seq, content) =>
+        await using var receiver = NewConnection();
+        await using var sender = NewConnection();
+        receiver.OnMessage = (_, seq, content) =>
         {
             var now = Stopwatch.GetTimestamp();
 
             // The chat is new and only this sender writes to it: seq must run 1, 2, 3, … (a gap, duplicate or reorder
             // is an anomaly; the test does not try to repair it).
-            if (!Payload.TryRead(content, out var counter, out var due, out var sent) || seq != lastSeq + 1)
+            if (!Payload.TryRead(content, out var magic, out var counter, out var due, out var sent) || magic != Magic || seq != lastSeq + 1)
             {
                 Interlocked.Increment(ref anomalies);
             }
@@ -96,7 +101,7 @@ internal static class Measure
 
             Volatile.Write(ref intended[i], due);
             var now = Stopwatch.GetTimestamp();
-            Payload.Write(content, i, due, now);
+            Payload.Write(content, Magic, i, due, now);
             if (i >= warmupCount)
             {
                 Histograms.Record(lag, due, now);
@@ -124,7 +129,7 @@ internal static class Measure
         var users = chatIds.Select((_, c) => Enumerable.Range(0, sendersPerChat).Select(s => $"{label}-u{c}-{s}").ToArray()).ToArray();
         await ForEachAsync(Enumerable.Range(0, chats), c => d.CreateChatAsync(chatIds[c], users[c], ct)).ConfigureAwait(false);
 
-        var senders = new List<(BenchConnection Connection, string Chat, SemaphoreSlim Window)>();
+        var senders = new List<(GatewayConnection Connection, string Chat, SemaphoreSlim Window)>();
         try
         {
             var k = 0;
@@ -133,14 +138,14 @@ internal static class Measure
                 foreach (var user in users[c])
                 {
                     var endpoint = k++ % 2 == 0 ? d.GatewayA : d.GatewayB;
-                    senders.Add((new BenchConnection(), chatIds[c], new SemaphoreSlim(inFlight, inFlight)));
+                    senders.Add((NewConnection(), chatIds[c], new SemaphoreSlim(inFlight, inFlight)));
                     await senders[^1].Connection.ConnectAsync(endpoint, d.TokenFor(user), ct).ConfigureAwait(false);
                 }
             }
 
             var seconds = (int)Math.Ceiling(o.Seconds);
             var perSecond = new long[seconds];
-            var ack = Histograms.New();
+            var ack = Histograms.NewConcurrent();
             long measured = 0, errors = 0;
             var start = Stopwatch.GetTimestamp() + Histograms.Ticks(o.WarmupSeconds);
             var end = start + Histograms.Ticks(o.Seconds);
@@ -190,7 +195,7 @@ internal static class Measure
         }
     }
 
-    private static async Task SendLoopAsync(BenchConnection connection, string chat, SemaphoreSlim window, int size, long end, CancellationToken ct)
+    private static async Task SendLoopAsync(GatewayConnection connection, string chat, SemaphoreSlim window, int size, long end, CancellationToken ct)
     {
         var content = new byte[size];
         for (var i = 0L; ; i++)
@@ -208,10 +213,13 @@ internal static class Measure
                 return;
             }
 
-            Payload.Write(content, i, now, now);
+            Payload.Write(content, Magic, i, now, now);
             await connection.SendAsync(chat, content, ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>A bench connection: a 16 KiB receive buffer (larger messages are assembled) and a 10 s TCP connect timeout.</summary>
+    private static GatewayConnection NewConnection() => new(16 * 1024, TimeSpan.FromSeconds(10));
 
     private static async Task ForEachAsync(IEnumerable<int> items, Func<int, Task> body)
     {

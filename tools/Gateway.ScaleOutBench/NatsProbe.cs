@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Gateway.Tools.Common;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
@@ -30,7 +31,7 @@ internal static class NatsProbe
         var opts = new NatsSubOpts { Timeout = TimeSpan.FromSeconds(5) };
 
         // (1) Core request/reply.
-        var core = Histograms.New();
+        var core = Histograms.NewConcurrent();
         await using (var echo = await responder.SubscribeCoreAsync<byte[]>("scaleout.probe.echo", cancellationToken: ct).ConfigureAwait(false))
         {
             var serve = Task.Run(async () =>
@@ -63,8 +64,8 @@ internal static class NatsProbe
             Storage = StreamConfigStorage.File,
             Republish = new Republish { Src = ">", Dest = "scaleout.probe.live.>" },
         }, ct).ConfigureAwait(false);
-        var append = Histograms.New();
-        var republish = Histograms.New();
+        var append = Histograms.NewConcurrent();
+        var republish = Histograms.NewConcurrent();
         var issued = new long[Samples];
         var seen = 0;
         await using var live = await responder.SubscribeCoreAsync<byte[]>("scaleout.probe.live.scaleout.probe.log.c1", cancellationToken: ct).ConfigureAwait(false);

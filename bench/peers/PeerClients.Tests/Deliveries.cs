@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Gateway.Tools.Common;
 
 namespace PeerClients.Tests;
 

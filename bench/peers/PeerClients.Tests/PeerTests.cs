@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Gateway.Tools.Common;
 
 namespace PeerClients.Tests;
 

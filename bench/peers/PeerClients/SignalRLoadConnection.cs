@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
+using Gateway.Tools.Common;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;

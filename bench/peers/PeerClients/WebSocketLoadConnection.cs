@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
+using Gateway.Tools.Common;
 using PeerClients.Internal;
 
 namespace PeerClients;

@@ -5,7 +5,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Gateway.LoadGen.Reporting;
-using Gateway.LoadGen.Targets;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Chaos;
 
@@ -137,7 +137,7 @@ internal static class ChaosRunner
 
                 var endpoints = topology.GatewayEndpoints;
                 var client = new ChaosClient(user, userChats, () => endpoints[Random.Shared.Next(endpoints.Count)],
-                    GatewayTarget.Mint(topology.SigningKey, Tenant, user, TimeSpan.FromHours(6)), recorder, requestTimeout);
+                    Tokens.Mint(topology.SigningKey, Tenant, user, TimeSpan.FromHours(6)), recorder, requestTimeout);
                 clients[user] = client;
                 clientTasks.Add(Task.Run(() => client.RunAsync(clientsCts.Token), CancellationToken.None));
             }
@@ -442,7 +442,7 @@ internal static class ChaosRunner
                 continue;
             }
 
-            var token = GatewayTarget.Mint(signingKey, Tenant, members[0], TimeSpan.FromHours(1));
+            var token = Tokens.Mint(signingKey, Tenant, members[0], TimeSpan.FromHours(1));
             try
             {
                 perChat[chat] = await ReadHistoryAsync(http, api, chat, token, deadline.Token).ConfigureAwait(false);

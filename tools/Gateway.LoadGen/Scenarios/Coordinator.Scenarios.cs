@@ -2,6 +2,7 @@ using System.Globalization;
 using Gateway.LoadGen.Measurement;
 using Gateway.LoadGen.Reporting;
 using Gateway.LoadGen.Workers;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Scenarios;
 

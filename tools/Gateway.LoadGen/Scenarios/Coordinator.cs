@@ -4,6 +4,7 @@ using Gateway.LoadGen.Measurement;
 using Gateway.LoadGen.Reporting;
 using Gateway.LoadGen.Targets;
 using Gateway.LoadGen.Workers;
+using Gateway.Tools.Common;
 using HdrHistogram;
 
 namespace Gateway.LoadGen.Scenarios;

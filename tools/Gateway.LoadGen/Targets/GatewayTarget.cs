@@ -1,18 +1,15 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Targets;
 
 /// <summary>
 /// Our gateway (<c>chatgw.v1</c>). Rooms are chats created through the admin HTTP API; tokens are HS256 JWTs minted
-/// here with the server's signing key, so no token round trip is on the connect path.
+/// by the tool (<see cref="Tokens"/>) with the server's signing key, so no token round trip is on the connect path.
 /// </summary>
 public sealed class GatewayTarget : ILoadTarget
 {
-    private static readonly byte[] JwtHeader = Encoding.UTF8.GetBytes("""{"alg":"HS256","typ":"JWT"}""");
     private readonly TargetSettings _settings;
     private readonly byte[]? _key;
     private readonly Lazy<HttpClient> _http;
@@ -62,25 +59,5 @@ public sealed class GatewayTarget : ILoadTarget
 
     /// <inheritdoc/>
     public string? TokenFor(string userId) =>
-        _key is null ? throw new InvalidOperationException("The gateway target needs --signing-key to mint tokens.") : Mint(_key, _settings.Tenant, userId, TimeSpan.FromHours(12));
-
-    /// <summary>An HS256 JWT with <c>sub</c>, <c>tid</c>, <c>iat</c>, <c>nbf</c>, <c>exp</c>: what the server's token command mints.</summary>
-    public static string Mint(byte[] key, string tenant, string userId, TimeSpan lifetime)
-    {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var claims = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
-        {
-            ["sub"] = userId,
-            ["tid"] = tenant,
-            ["iat"] = now,
-            ["nbf"] = now - 5,
-            ["exp"] = now + (long)lifetime.TotalSeconds,
-        });
-        var signingInput = Base64Url(JwtHeader) + "." + Base64Url(claims);
-        var signature = HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(signingInput));
-        return signingInput + "." + Base64Url(signature);
-    }
-
-    private static string Base64Url(ReadOnlySpan<byte> bytes) =>
-        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        _key is null ? throw new InvalidOperationException("The gateway target needs --signing-key to mint tokens.") : Tokens.Mint(_key, _settings.Tenant, userId, TimeSpan.FromHours(12));
 }

@@ -1,4 +1,4 @@
-using System.Net;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Targets;
 
@@ -9,10 +9,10 @@ namespace Gateway.LoadGen.Targets;
 /// </summary>
 public sealed class PeerTarget : ILoadTarget
 {
-    private readonly Func<PeerClients.ILoadConnection> _create;
+    private readonly Func<ILoadConnection> _create;
     private readonly Func<string, string?> _token;
 
-    private PeerTarget(string name, Func<PeerClients.ILoadConnection> create, Func<string, string?> token)
+    private PeerTarget(string name, Func<ILoadConnection> create, Func<string, string?> token)
     {
         Name = name;
         _create = create;
@@ -48,7 +48,7 @@ public sealed class PeerTarget : ILoadTarget
     }
 
     /// <inheritdoc/>
-    public ILoadConnection Create() => new PeerConnection(_create());
+    public ILoadConnection Create() => _create();
 
     /// <inheritdoc/>
     public Task CreateRoomAsync(string room, IReadOnlyList<string> members, CancellationToken ct) => Task.CompletedTask;
@@ -67,34 +67,6 @@ public sealed class PeerTarget : ILoadTarget
         // The same HS256 token our gateway gets (sub, tid, iat, nbf, exp): both peers check signature and lifetime.
         var key = Convert.FromBase64String(k);
         var tenant = settings.Tenant;
-        return user => GatewayTarget.Mint(key, tenant, user, TimeSpan.FromHours(12));
-    }
-
-    /// <summary>
-    /// Bridges the peer client's interface to ours. The two are member-for-member identical (same delegate types), so
-    /// the callbacks are handed straight through: no extra call or copy per delivered message.
-    /// </summary>
-    private sealed class PeerConnection(PeerClients.ILoadConnection inner) : ILoadConnection
-    {
-        public Action<string, ulong, ReadOnlySpan<byte>>? OnMessage
-        {
-            get => inner.OnMessage;
-            set => inner.OnMessage = value;
-        }
-
-        public Action<string>? OnError
-        {
-            get => inner.OnError;
-            set => inner.OnError = value;
-        }
-
-        public Task ConnectAsync(Uri endpoint, string userId, string? token, IPEndPoint? localEndPoint, CancellationToken ct) =>
-            inner.ConnectAsync(endpoint, userId, token, localEndPoint, ct);
-
-        public Task SubscribeAsync(string room, CancellationToken ct) => inner.SubscribeAsync(room, ct);
-
-        public ValueTask PublishAsync(string room, ReadOnlyMemory<byte> payload, CancellationToken ct) => inner.PublishAsync(room, payload, ct);
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        return user => Tokens.Mint(key, tenant, user, TimeSpan.FromHours(12));
     }
 }

@@ -1,4 +1,4 @@
-using Gateway.LoadGen.Measurement;
+using Gateway.Tools.Common;
 using HdrHistogram;
 
 namespace Gateway.LoadGen.Workers;

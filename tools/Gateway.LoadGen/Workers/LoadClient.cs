@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Gateway.LoadGen.Measurement;
 using Gateway.LoadGen.Targets;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Workers;
 

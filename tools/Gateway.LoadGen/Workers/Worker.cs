@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json;
 using Gateway.LoadGen.Measurement;
 using Gateway.LoadGen.Targets;
+using Gateway.Tools.Common;
 
 namespace Gateway.LoadGen.Workers;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Gateway.LoadGen.Measurement;
+using Gateway.Tools.Common;
 using HdrHistogram;
 
 namespace Gateway.LoadGen.Workers;

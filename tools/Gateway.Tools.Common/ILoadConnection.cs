@@ -1,14 +1,28 @@
 using System.Net;
 
-namespace Gateway.LoadGen.Targets;
+namespace Gateway.Tools.Common;
 
 /// <summary>
 /// One client connection of the system under test, in that system's own protocol. The load generator drives every
-/// target through this interface with the same measurement code, so numbers are comparable across systems.
+/// target through this interface with the same measurement code, so numbers are comparable across systems: our gateway
+/// through <see cref="GatewayConnection"/>, the comparison peers through the clients in <c>bench/peers/PeerClients</c>.
 /// </summary>
+/// <remarks>
+/// Thread safety: <see cref="SubscribeAsync"/> and <see cref="PublishAsync"/> may be called concurrently with each
+/// other (sends are serialized inside). <see cref="OnMessage"/> and <see cref="OnError"/> are invoked on the
+/// connection's receive loop, one call at a time, and must not block; the span passed to <see cref="OnMessage"/> is
+/// valid only during the call. Set both callbacks before <see cref="ConnectAsync"/>.
+/// </remarks>
 public interface ILoadConnection : IAsyncDisposable
 {
-    /// <summary>Connects and authenticates as <paramref name="userId"/> (peers without auth ignore it). Throws on failure.</summary>
+    /// <summary>Opens the connection (and the system's session on it) and authenticates; throws on failure.</summary>
+    /// <param name="endpoint">The server's address, e.g. <c>ws://127.0.0.1:5000/</c> (SignalR: <c>ws://…/hub</c>).</param>
+    /// <param name="userId">The user this connection stands for (sent where the protocol has a place for it; ignored
+    /// where the token carries it or there is no auth).</param>
+    /// <param name="token">A credential, or null for none: a JWT for our gateway, SignalR and Node ws, the server token
+    /// for NATS.</param>
+    /// <param name="localEndPoint">The local address (and port, 0 for any) to bind, or null for the system's choice.</param>
+    /// <param name="ct">Cancels the connect.</param>
     Task ConnectAsync(Uri endpoint, string userId, string? token, IPEndPoint? localEndPoint, CancellationToken ct);
 
     /// <summary>Joins a room/chat; completes when the server confirmed (or at once where the protocol has no ack).</summary>
@@ -20,7 +34,8 @@ public interface ILoadConnection : IAsyncDisposable
     /// <summary>Called for every delivered message, on the receive loop: room, server seq (0 where the protocol has none), payload.</summary>
     Action<string, ulong, ReadOnlySpan<byte>>? OnMessage { get; set; }
 
-    /// <summary>Called when the connection ends unexpectedly or the server reports an error (code text).</summary>
+    /// <summary>Called when the connection ends unexpectedly or the server reports an error (code text); not on
+    /// <see cref="IAsyncDisposable.DisposeAsync"/>.</summary>
     Action<string>? OnError { get; set; }
 }
 
@@ -36,26 +51,4 @@ public interface IResumableLoadConnection : ILoadConnection
     /// replay reached (the room's head at that moment).
     /// </summary>
     Task<ulong> SubscribeAsync(string room, ulong afterSeq, CancellationToken ct);
-}
-
-/// <summary>A system under test: makes connections and does the setup its scenarios need.</summary>
-public interface ILoadTarget
-{
-    /// <summary>Short name used in reports and on the command line (<c>gateway</c>, <c>signalr</c>, …).</summary>
-    string Name { get; }
-
-    /// <summary>
-    /// True when delivered messages carry a dense per-room server seq and connections implement
-    /// <see cref="IResumableLoadConnection"/>; otherwise order is checked by the per-publisher counter in the payload.
-    /// </summary>
-    bool HasServerSeq { get; }
-
-    /// <summary>A new, unconnected connection.</summary>
-    ILoadConnection Create();
-
-    /// <summary>Creates a room with these members before anyone subscribes (a no-op where rooms need no setup).</summary>
-    Task CreateRoomAsync(string room, IReadOnlyList<string> members, CancellationToken ct);
-
-    /// <summary>A credential for <paramref name="userId"/>, or null where the target has no auth.</summary>
-    string? TokenFor(string userId);
 }

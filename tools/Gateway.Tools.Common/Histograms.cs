@@ -2,9 +2,10 @@ using System.Diagnostics;
 using HdrHistogram;
 using HdrHistogram.Utilities;
 
-namespace Gateway.LoadGen.Measurement;
+namespace Gateway.Tools.Common;
 
-/// <summary>Latency histograms in microseconds, and their wire form between worker and coordinator.</summary>
+/// <summary>Latency histograms in microseconds (1 µs … 60 s, 3 significant digits: 0.1 % resolution), and their wire
+/// form between LoadGen's workers and coordinator.</summary>
 public static class Histograms
 {
     /// <summary>60 s in µs: anything slower is clamped (and is a failed run anyway).</summary>
@@ -20,11 +21,22 @@ public static class Histograms
     /// <summary>An empty histogram with the same range, for merging.</summary>
     public static LongHistogram NewHistogram() => new(1, MaxMicros, 3);
 
+    /// <summary>A histogram with the same range that several threads may record into.</summary>
+    public static LongConcurrentHistogram NewConcurrent() => new(1, MaxMicros, 3);
+
+    /// <summary>Stopwatch ticks in <paramref name="seconds"/>.</summary>
+    public static long Ticks(double seconds) => (long)(seconds * Stopwatch.Frequency);
+
+    /// <summary>Records <paramref name="to"/> − <paramref name="from"/> (Stopwatch timestamps) in µs (clamped to the range).</summary>
+    public static void Record(HistogramBase histogram, long from, long to)
+    {
+        histogram.RecordValue(Micros(from, to));
+    }
+
     /// <summary>Records the time from <paramref name="fromTimestamp"/> to now, in µs (clamped to the range).</summary>
     public static void RecordSince(Recorder recorder, long fromTimestamp, long now)
     {
-        var micros = (long)((now - fromTimestamp) / TicksPerMicro);
-        recorder.RecordValue(Math.Clamp(micros, 1, MaxMicros));
+        recorder.RecordValue(Micros(fromTimestamp, now));
     }
 
     /// <summary>Compressed HdrHistogram V2 encoding, base64: what a worker puts in a JSON line.</summary>
@@ -55,4 +67,6 @@ public static class Histograms
     /// <summary>Value at a percentile in milliseconds (0 when empty).</summary>
     public static double Ms(HistogramBase h, double percentile) =>
         h.TotalCount == 0 ? 0 : h.GetValueAtPercentile(percentile) / 1000.0;
+
+    private static long Micros(long from, long to) => Math.Clamp((long)((to - from) / TicksPerMicro), 1, MaxMicros);
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -8,27 +9,33 @@ using System.Text;
 using Gateway.Protocol;
 using MessagePack;
 
-namespace Gateway.LoadGen.Targets;
+namespace Gateway.Tools.Common;
 
 /// <summary>
-/// A <c>chatgw.v1</c> connection over <see cref="ClientWebSocket"/>. The socket is dialled through a
-/// <see cref="SocketsHttpHandler.ConnectCallback"/> so it can be bound to a source address (127.0.0.2, …): one
-/// address has only ~28k ephemeral ports towards one server port. Message frames are decoded in place, without
-/// the allocating <see cref="ServerFrame"/> records, because a broadcast run decodes hundreds of thousands per second.
+/// A lean <c>chatgw.v1</c> connection for the load and benchmark tools, over <see cref="ClientWebSocket"/>: connect
+/// with a bearer token, subscribe with cursors, send, and one receive loop that decodes Message and SendAck frames in
+/// place (without the allocating <see cref="ServerFrame"/> records: a broadcast run decodes hundreds of thousands per
+/// second) and raises callbacks. The socket is dialled through a <see cref="SocketsHttpHandler.ConnectCallback"/> with
+/// NoDelay (Nagle would add up to 40 ms, delayed ACK, to small frames) and can be bound to a source address
+/// (127.0.0.2, …): one address has only ~28k ephemeral ports towards one server port.
 /// </summary>
 /// <remarks>
-/// Thread safety: <see cref="PublishAsync"/> and the subscribe methods may be called from any thread (sends are
-/// serialized by a lock); <see cref="OnMessage"/> and <see cref="OnError"/> run on the single receive loop.
+/// Thread safety: the send and subscribe methods may be called from any thread (sends are serialized by a lock); the
+/// callbacks (<see cref="OnMessage"/>, <see cref="OnError"/>, <see cref="OnAck"/>, <see cref="OnRequestError"/>) run on
+/// the single receive loop and must not block it.
 /// </remarks>
 public sealed class GatewayConnection : IResumableLoadConnection
 {
-    // One handler per source address: the handler's connect callback is where the bind happens.
-    private static readonly ConcurrentDictionary<string, HttpMessageInvoker> Invokers = new();
+    /// <summary>The default receive buffer: 4 KiB holds any Message frame of a 100-byte scenario many times over; larger
+    /// WebSocket messages are assembled. 19,900 connections × 4 KiB = 78 MiB per load worker process, the price of one
+    /// outstanding ReceiveAsync per socket.</summary>
+    public const int DefaultReceiveBufferSize = 4096;
 
-    // 4 KiB holds any Message frame of the default 100-byte scenarios many times over; larger WebSocket messages
-    // are assembled in _assembly. 19,900 connections × 4 KiB = 78 MiB per worker process, the price of one
-    // outstanding ReceiveAsync per socket.
-    private readonly byte[] _receiveBuffer = new byte[4096];
+    // One handler per source address and connect timeout: the handler's connect callback is where the bind happens.
+    private static readonly ConcurrentDictionary<(string Address, TimeSpan Timeout), HttpMessageInvoker> Invokers = new();
+
+    private readonly byte[] _receiveBuffer;
+    private readonly TimeSpan _connectTimeout;
     private readonly ArrayBufferWriter<byte> _assembly = new();
     private readonly ArrayBufferWriter<byte> _sendBuffer = new(256);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
@@ -36,24 +43,52 @@ public sealed class GatewayConnection : IResumableLoadConnection
     private readonly TaskCompletionSource _hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _idPrefix = Guid.NewGuid().ToString("N")[..12];
     private (byte[] Utf8, string Name)[] _rooms = [];
+
+    // Issue time of each Send by request id, kept only once OnAck is set. The server allows at most 64 unacknowledged
+    // sends per connection (Gateway:MaxInFlightSends), and request ids are consecutive, so a ring of 128 never
+    // overwrites a pending one.
+    private long[]? _issuedAt;
     private ClientWebSocket? _socket;
     private Task? _receiveLoop;
     private uint _requestId;
     private long _sendCount;
+    private long _acked;
     private volatile bool _closing;
+
+    /// <summary>A connection with the given receive buffer (larger messages are assembled) and TCP connect timeout
+    /// (default 30 s).</summary>
+    public GatewayConnection(int receiveBufferSize = DefaultReceiveBufferSize, TimeSpan? connectTimeout = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(receiveBufferSize, 16);
+        _receiveBuffer = new byte[receiveBufferSize];
+        _connectTimeout = connectTimeout ?? TimeSpan.FromSeconds(30);
+    }
 
     /// <inheritdoc/>
     public Action<string, ulong, ReadOnlySpan<byte>>? OnMessage { get; set; }
 
     /// <inheritdoc/>
+    /// <remarks>Codes: <c>closed:&lt;status&gt;</c>, <c>connection-lost</c>, <c>bad-frame</c>, an Error frame's or a failed
+    /// subscription's <see cref="ErrorCode"/>, <c>revoked:&lt;code&gt;</c>, <c>drain</c>.</remarks>
     public Action<string>? OnError { get; set; }
+
+    /// <summary>A SendAck: the request id of the Send it answers, and the Stopwatch timestamp at which that Send was
+    /// handed to the socket (0 for a Send issued before this callback was set).</summary>
+    public Action<uint, long>? OnAck { get; set; }
+
+    /// <summary>An Error frame answering a request (request id, code); <see cref="OnError"/> is called too.</summary>
+    public Action<uint, ErrorCode>? OnRequestError { get; set; }
 
     /// <summary>Sends acknowledged as durable.</summary>
     public long Acked => Interlocked.Read(ref _acked);
 
-    private long _acked;
+    /// <summary>Why the connection ended unexpectedly, in words, once it has (null while it is up or after a close of
+    /// our own).</summary>
+    public string? Failure { get; private set; }
 
     /// <inheritdoc/>
+    /// <remarks>Completes once the server's Hello arrived. A refused upgrade throws a <see cref="WebSocketException"/>
+    /// whose message is <c>http&lt;status&gt;</c>.</remarks>
     public async Task ConnectAsync(Uri endpoint, string userId, string? token, IPEndPoint? localEndPoint, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -68,7 +103,7 @@ public sealed class GatewayConnection : IResumableLoadConnection
 
         try
         {
-            await socket.ConnectAsync(endpoint, InvokerFor(localEndPoint), ct).ConfigureAwait(false);
+            await socket.ConnectAsync(endpoint, InvokerFor(localEndPoint, _connectTimeout), ct).ConfigureAwait(false);
         }
         catch (WebSocketException e) when (socket.HttpStatusCode is not 0 and not HttpStatusCode.SwitchingProtocols)
         {
@@ -78,6 +113,9 @@ public sealed class GatewayConnection : IResumableLoadConnection
         _receiveLoop = Task.Run(ReceiveLoopAsync, CancellationToken.None);
         await _hello.Task.WaitAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>Connects with <paramref name="token"/> from the system's choice of local address.</summary>
+    public Task ConnectAsync(Uri endpoint, string token, CancellationToken ct) => ConnectAsync(endpoint, "", token, null, ct);
 
     /// <inheritdoc/>
     public Task SubscribeAsync(string room, CancellationToken ct) => SubscribeAsync(room, 0, ct);
@@ -99,13 +137,15 @@ public sealed class GatewayConnection : IResumableLoadConnection
     }
 
     /// <inheritdoc/>
-    public ValueTask PublishAsync(string room, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    public ValueTask PublishAsync(string room, ReadOnlyMemory<byte> payload, CancellationToken ct) =>
+        new(SendMessageAsync(NextRequestId(), room, payload, ct));
+
+    /// <summary>Sends one message with a fresh client message id; returns the request id its SendAck will carry.</summary>
+    public async ValueTask<uint> SendAsync(string chatId, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
-        // The idempotency key only has to be unique per sender: a per-connection random prefix and a counter.
-        var id = _idPrefix + "-" + Interlocked.Increment(ref _sendCount).ToString(CultureInfo.InvariantCulture);
-        return new ValueTask(SendFrameAsync(static (w, s) =>
-            ClientFrameWriter.WriteSend(w, s.Id, s.Room, s.MessageId, "application/octet-stream", s.Payload.Span, null),
-            (Id: NextRequestId(), Room: room, MessageId: id, Payload: payload), ct));
+        var id = NextRequestId();
+        await SendMessageAsync(id, chatId, content, ct).ConfigureAwait(false);
+        return id;
     }
 
     /// <inheritdoc/>
@@ -151,11 +191,11 @@ public sealed class GatewayConnection : IResumableLoadConnection
         FailPending(new ObjectDisposedException(nameof(GatewayConnection)));
     }
 
-    private static HttpMessageInvoker InvokerFor(IPEndPoint? local) =>
-        Invokers.GetOrAdd(local?.Address.ToString() ?? "", static (_, l) => new HttpMessageInvoker(new SocketsHttpHandler
+    private static HttpMessageInvoker InvokerFor(IPEndPoint? local, TimeSpan connectTimeout) =>
+        Invokers.GetOrAdd((local?.Address.ToString() ?? "", connectTimeout), static (key, l) => new HttpMessageInvoker(new SocketsHttpHandler
         {
             UseProxy = false,
-            ConnectTimeout = TimeSpan.FromSeconds(30),
+            ConnectTimeout = key.Timeout,
             ConnectCallback = async (context, ct) =>
             {
                 var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -180,7 +220,16 @@ public sealed class GatewayConnection : IResumableLoadConnection
 
     private uint NextRequestId() => Interlocked.Increment(ref _requestId);
 
-    private async Task SendFrameAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, CancellationToken ct)
+    private Task SendMessageAsync(uint id, string room, ReadOnlyMemory<byte> content, CancellationToken ct)
+    {
+        // The idempotency key only has to be unique per sender: a per-connection random prefix and a counter.
+        var messageId = _idPrefix + "-" + Interlocked.Increment(ref _sendCount).ToString(CultureInfo.InvariantCulture);
+        return SendFrameAsync(static (w, s) =>
+            ClientFrameWriter.WriteSend(w, s.Id, s.Room, s.MessageId, "application/octet-stream", s.Content.Span, null),
+            (Id: id, Room: room, MessageId: messageId, Content: content), ct, id);
+    }
+
+    private async Task SendFrameAsync<TState>(Action<IBufferWriter<byte>, TState> write, TState state, CancellationToken ct, uint sendId = 0)
     {
         var socket = _socket ?? throw new InvalidOperationException("Not connected.");
         await _sendLock.WaitAsync(ct).ConfigureAwait(false);
@@ -188,6 +237,13 @@ public sealed class GatewayConnection : IResumableLoadConnection
         {
             _sendBuffer.ResetWrittenCount();
             write(_sendBuffer, state);
+            if (sendId != 0 && OnAck is not null)
+            {
+                // Before the socket send: the ack can arrive before SendAsync returns.
+                var issuedAt = _issuedAt ?? Interlocked.CompareExchange(ref _issuedAt, new long[128], null) ?? _issuedAt;
+                Volatile.Write(ref issuedAt[sendId & 127], Stopwatch.GetTimestamp());
+            }
+
             await socket.SendAsync(_sendBuffer.WrittenMemory, WebSocketMessageType.Binary, true, ct).ConfigureAwait(false);
         }
         finally
@@ -210,6 +266,7 @@ public sealed class GatewayConnection : IResumableLoadConnection
                     if (!_closing)
                     {
                         failure = "closed:" + (socket.CloseStatus is { } status ? ((int)status).ToString(CultureInfo.InvariantCulture) : "none");
+                        Failure = "closed by server: " + socket.CloseStatus + " " + socket.CloseStatusDescription;
                     }
 
                     break;
@@ -235,11 +292,13 @@ public sealed class GatewayConnection : IResumableLoadConnection
             if (!_closing)
             {
                 failure = "connection-lost";
+                Failure = "connection lost: " + e.Message;
             }
         }
         catch (Exception e) when (e is FormatException or MessagePackSerializationException or EndOfStreamException)
         {
             failure = "bad-frame";
+            Failure = "bad frame from the server: " + e.Message;
         }
 
         if (failure is not null)
@@ -247,7 +306,7 @@ public sealed class GatewayConnection : IResumableLoadConnection
             OnError?.Invoke(failure);
         }
 
-        var error = new WebSocketException(failure ?? "closed");
+        var error = new WebSocketException(Failure ?? "closed");
         _hello.TrySetException(error);
         FailPending(error);
     }
@@ -272,6 +331,12 @@ public sealed class GatewayConnection : IResumableLoadConnection
                 break;
             case (uint)FrameType.SendAck:
                 Interlocked.Increment(ref _acked);
+                if (OnAck is { } onAck)
+                {
+                    var requestId = r.ReadUInt32();
+                    onAck(requestId, Volatile.Read(ref _issuedAt) is { } issuedAt ? Volatile.Read(ref issuedAt[requestId & 127]) : 0);
+                }
+
                 break;
             case (uint)FrameType.Hello:
                 _hello.TrySetResult();
@@ -341,6 +406,7 @@ public sealed class GatewayConnection : IResumableLoadConnection
 
                 break;
             case ErrorFrame e:
+                OnRequestError?.Invoke(e.RequestId, e.Code);
                 OnError?.Invoke(e.Code.ToString());
                 break;
             case RevokedFrame v:
