@@ -10,10 +10,10 @@ namespace Gateway.Domain.Tests;
 public abstract class ChatStoreContract : IAsyncLifetime
 {
     protected const string Tenant = "acme";
-    private readonly ManualTimeProvider _time = new(ManualTimeProvider.DefaultStart);
+    private readonly FakeTimeProvider _time = TestClock.New();
     private IChatStore _store = null!;
 
-    protected ManualTimeProvider Time => _time;
+    protected FakeTimeProvider Time => _time;
 
     /// <summary>Opens the store over this test's data; called again after <see cref="CloseAsync"/> to reopen the same data.</summary>
     protected abstract Task<IChatStore> OpenAsync(TimeProvider time);
@@ -59,7 +59,7 @@ public abstract class ChatStoreContract : IAsyncLifetime
     public async Task Append_then_every_read_path_returns_the_message_field_for_field()
     {
         var content = new byte[] { 0, 1, 2, 0xFF, 0x80 };
-        var message = Message("general", 1, "alice", "c-1", content, expiresAt: _time.NowMs + 60_000);
+        var message = Message("general", 1, "alice", "c-1", content, expiresAt: _time.NowMs() + 60_000);
 
         await _store.AppendAsync([message]).Within();
 
@@ -204,7 +204,7 @@ public abstract class ChatStoreContract : IAsyncLifetime
     [Fact]
     public async Task Expired_messages_are_left_out_of_both_directions()
     {
-        var now = _time.NowMs;
+        var now = _time.NowMs();
         await _store.AppendAsync(
         [
             Message("c", 1, "u", "1"),
@@ -311,7 +311,7 @@ public abstract class ChatStoreContract : IAsyncLifetime
     }
 
     protected ChatMessage Message(string chatId, ulong seq, string senderId, string clientMessageId, byte[]? content = null, long? expiresAt = null, string tenant = Tenant) =>
-        new(tenant, chatId, seq, Guid.CreateVersion7().ToString("N"), senderId, _time.NowMs, "text/plain",
+        new(tenant, chatId, seq, Guid.CreateVersion7().ToString("N"), senderId, _time.NowMs(), "text/plain",
             content ?? Encoding.UTF8.GetBytes($"message {seq}"), expiresAt, clientMessageId);
 
     protected static void AssertSameMessage(ChatMessage expected, ChatMessage actual)

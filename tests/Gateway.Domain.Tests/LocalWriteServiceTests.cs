@@ -101,8 +101,8 @@ public sealed class LocalWriteServiceTests
         { "clientMessageId", Text("c", "alice", "") },
         { "contentType", Text("c", "alice", "k") with { ContentType = "text/plain;\tcharset=utf-8" } },
         { "content", Text("c", "alice", "k", new string('x', 33 * 1024)) },
-        { "expiresAt", Text("c", "alice", "k", expiresAt: ManualTimeProvider.DefaultStart.ToUnixTimeMilliseconds()) },
-        { "expiresAt", Text("c", "alice", "k", expiresAt: ManualTimeProvider.DefaultStart.AddDays(31).ToUnixTimeMilliseconds()) },
+        { "expiresAt", Text("c", "alice", "k", expiresAt: TestClock.DefaultStart.ToUnixTimeMilliseconds()) },
+        { "expiresAt", Text("c", "alice", "k", expiresAt: TestClock.DefaultStart.AddDays(31).ToUnixTimeMilliseconds()) },
     };
 
     [Theory]
@@ -124,7 +124,7 @@ public sealed class LocalWriteServiceTests
     {
         await using var h = Start(new WriteServiceOptions { MaxContentBytes = 4, MaxExpiresInMs = 1_000 });
         await h.CreateChatAsync("c", "alice");
-        var now = h.Time.NowMs;
+        var now = h.Time.NowMs();
 
         Assert.Equal(ErrorCode.ValidationFailed, (await h.Service.SendAsync(Text("c", "alice", "a", "12345")).Within()).Error);
         Assert.Equal(ErrorCode.ValidationFailed, (await h.Service.SendAsync(Text("c", "alice", "b", "1", expiresAt: now + 1_001)).Within()).Error);
@@ -206,7 +206,7 @@ public sealed class LocalWriteServiceTests
     {
         await using var h = Start();
         await h.CreateChatAsync("c", "alice");
-        var expiresAt = h.Time.NowMs + 60_000;
+        var expiresAt = h.Time.NowMs() + 60_000;
 
         var result = await h.Service.SendAsync(Text("c", "alice", "k1", "hi there", traceId: "trace-42", expiresAt: expiresAt)).Within();
         await h.FlushAsync();
@@ -218,13 +218,13 @@ public sealed class LocalWriteServiceTests
         Assert.Equal("trace-42", envelope.TraceId);
         Assert.Equal(Tenant, envelope.TenantId);
         Assert.Equal("c", envelope.ChatId);
-        Assert.Equal(h.Time.NowMs, envelope.OccurredAt);
+        Assert.Equal(h.Time.NowMs(), envelope.OccurredAt);
 
         var message = Assert.IsType<MessageCreated>(envelope.Payload).Message;
         Assert.Equal(result.Seq, message.Seq);
         Assert.Equal(result.MessageId, message.MessageId);
         Assert.Equal(result.SentAt, message.SentAt);
-        Assert.Equal(h.Time.NowMs, message.SentAt);
+        Assert.Equal(h.Time.NowMs(), message.SentAt);
         Assert.Equal("alice", message.SenderId);
         Assert.Equal("k1", message.ClientMessageId);
         Assert.Equal("text/plain", message.ContentType);

@@ -20,7 +20,7 @@ public sealed class RocksDbChatStoreTests : ChatStoreContract
     [Fact]
     public void Idempotency_records_keep_the_payload_digest_and_records_without_one_still_read_and_match_any_payload()
     {
-        var message = Message("general", 7, "alice", "c-1", [1, 2, 3], expiresAt: Time.NowMs + 60_000);
+        var message = Message("general", 7, "alice", "c-1", [1, 2, 3], expiresAt: Time.NowMs() + 60_000);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         Storage.RocksDb.Internal.Values.WriteIdempotency(buffer, message);
         var record = Storage.RocksDb.Internal.Values.ReadIdempotency(buffer.WrittenMemory.ToArray());

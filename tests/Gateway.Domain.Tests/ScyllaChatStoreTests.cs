@@ -133,7 +133,7 @@ public sealed class ScyllaChatStoreTests(ScyllaTarget target) : ChatStoreContrac
     [Fact]
     public async Task Expiring_messages_are_written_with_a_ttl_that_outlasts_their_expiry()
     {
-        var message = Message("e", 1, "alice", "e-1", Encoding.UTF8.GetBytes("soon gone"), expiresAt: Time.NowMs + 5_000);
+        var message = Message("e", 1, "alice", "e-1", Encoding.UTF8.GetBytes("soon gone"), expiresAt: Time.NowMs() + 5_000);
         await Store.AppendAsync([message]).Within();
         if (target.Peer?.Table(_options!.Keyspace, "messages") is { } table)
         {

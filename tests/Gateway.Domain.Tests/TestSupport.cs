@@ -23,18 +23,15 @@ internal sealed class TempDirectory : IDisposable
     }
 }
 
-/// <summary>A clock that moves only when told to.</summary>
-public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
+/// <summary>The tests' clock: a <see cref="FakeTimeProvider"/> that moves only when told to, from a fixed start.</summary>
+internal static class TestClock
 {
-    private long _ticks = start.UtcTicks;
-
     public static DateTimeOffset DefaultStart { get; } = new(2025, 1, 1, 12, 0, 0, TimeSpan.Zero);
 
-    public long NowMs => GetUtcNow().ToUnixTimeMilliseconds();
+    public static FakeTimeProvider New() => new(DefaultStart);
 
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    /// <summary>Now, in Unix milliseconds (what the store and the write service stamp).</summary>
+    public static long NowMs(this TimeProvider time) => time.GetUtcNow().ToUnixTimeMilliseconds();
 }
 
 internal static class Wait
@@ -181,7 +178,7 @@ internal sealed class ServiceHarness : IAsyncDisposable
         Open();
     }
 
-    public ManualTimeProvider Time { get; } = new(ManualTimeProvider.DefaultStart);
+    public FakeTimeProvider Time { get; } = TestClock.New();
 
     public WriteServiceOptions? Options { get; }
 
