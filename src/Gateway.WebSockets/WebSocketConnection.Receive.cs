@@ -161,7 +161,7 @@ public sealed partial class WebSocketConnection
         in ReadOnlySequence<byte> payload)
     {
         bool closing;
-        lock (_queue)
+        lock (_sync)
         {
             closing = _closeQueued;
         }
@@ -307,7 +307,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private void QueuePong(in ReadOnlySequence<byte> payload)
     {
-        lock (_queue)
+        lock (_sync)
         {
             if (_queuedPong is { } waiting)
             {
@@ -336,7 +336,7 @@ public sealed partial class WebSocketConnection
         body = body[..length];
 
         bool weStarted;
-        lock (_queue)
+        lock (_sync)
         {
             weStarted = _closeQueued;
         }

@@ -84,7 +84,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
 
         int length = frame.Length;
-        lock (_queue)
+        lock (_sync)
         {
             if (_closeQueued || IsAborted ||
                 _queuedFrames >= _options.MaxOutboundFrames ||
@@ -109,7 +109,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// </summary>
     private void EnqueuePong(OutboundFrame frame)
     {
-        lock (_queue)
+        lock (_sync)
         {
             if (!_closeQueued && !IsAborted)
             {
@@ -203,7 +203,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
             bool wrote = false, wroteClose = false;
             long now = 0;
-            lock (_queue)
+            lock (_sync)
             {
                 while (_queue.TryDequeue(out var frame))
                 {
@@ -313,7 +313,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private void FinishPump(bool failed)
     {
         TaskCompletionSource? waiter;
-        lock (_queue)
+        lock (_sync)
         {
             Volatile.Write(ref _pump, PumpDone);
             waiter = _pumpDone;
@@ -330,7 +330,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// <summary>Completes when the pump has finished (RunAsync's end; a task exists only if it has to wait).</summary>
     private Task WaitForPumpAsync()
     {
-        lock (_queue)
+        lock (_sync)
         {
             if (Volatile.Read(ref _pump) == PumpDone)
             {
@@ -345,7 +345,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// <summary>Releases what is still queued once both loops are over, so no pooled buffer leaks.</summary>
     private void ReleaseQueued()
     {
-        lock (_queue)
+        lock (_sync)
         {
             _closeQueued = true;
             _queuedPong = null;

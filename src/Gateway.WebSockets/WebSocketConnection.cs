@@ -34,8 +34,9 @@ public sealed partial class WebSocketConnection
     private readonly WebSocketOptions _options;
     private readonly CancellationTokenSource _closing = new();
 
-    // The send queue, and the lock for itself and the fields below (an idle connection is one object smaller than with
-    // a separate lock object; the queue is private, so nothing else locks it).
+    // Guards the send queue and the fields below. A lock of its own rather than the queue itself: what it protects is
+    // the connection's send state, not one collection.
+    private readonly Lock _sync = new();
     private readonly Queue<OutboundFrame> _queue = new();
     private bool _closeQueued;
     private ushort? _closeStatus;
@@ -73,7 +74,7 @@ public sealed partial class WebSocketConnection
     {
         get
         {
-            lock (_queue)
+            lock (_sync)
             {
                 return _closeStatus;
             }
@@ -85,7 +86,7 @@ public sealed partial class WebSocketConnection
     {
         get
         {
-            lock (_queue)
+            lock (_sync)
             {
                 return _closeReason;
             }
@@ -162,7 +163,7 @@ public sealed partial class WebSocketConnection
         }
 
         bool closeQueued;
-        lock (_queue)
+        lock (_sync)
         {
             closeQueued = _closeQueued;
         }
@@ -177,7 +178,7 @@ public sealed partial class WebSocketConnection
         await WaitForPumpAsync().ConfigureAwait(false);
 
         CancellationTokenSource? timer;
-        lock (_queue)
+        lock (_sync)
         {
             timer = _closeTimer;
             _closeTimer = null;
@@ -242,7 +243,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private bool TryStartClose(ushort status, string? reason, OutboundFrame closeFrame)
     {
-        lock (_queue)
+        lock (_sync)
         {
             if (_closeQueued || IsAborted)
             {
