@@ -1,17 +1,9 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Gateway.Server.Auth;
-
-/// <summary>Who a valid token says the caller is.</summary>
-/// <param name="TenantId">From the tenant claim (<c>tid</c> by default).</param>
-/// <param name="UserId">From <c>sub</c>.</param>
-/// <param name="ExpiresAt">Token expiry, Unix milliseconds.</param>
-public sealed record Principal(string TenantId, string UserId, long ExpiresAt);
 
 /// <summary>
 /// Validates JWTs: HS256 with a shared key (development), RS256/ES256 with configured PEM public keys or a JWKS
@@ -223,31 +215,5 @@ public sealed class JwtAuthenticator
         }
 
         return keys;
-    }
-}
-
-/// <summary>Development secrets kept in the data directory so the server and the <c>token</c> command agree.</summary>
-public static class DevKeys
-{
-    /// <summary>Reads the base64 secret in <paramref name="name"/>, creating a random 32-byte one first if missing.</summary>
-    public static string GetOrCreate(string dataDirectory, string name)
-    {
-        Directory.CreateDirectory(dataDirectory);
-        var path = Path.Combine(dataDirectory, name);
-        if (File.Exists(path))
-        {
-            return File.ReadAllText(path, Encoding.ASCII).Trim();
-        }
-
-        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, secret, Encoding.ASCII);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        File.Move(tmp, path, overwrite: false);
-        return secret;
     }
 }
