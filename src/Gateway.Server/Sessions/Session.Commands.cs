@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Protocol;
+using Gateway.Server.Auth;
 using Gateway.Server.Fanout;
 using Gateway.WebSockets;
 
@@ -460,18 +461,31 @@ internal sealed partial class Session
     private ValueTask HandleRefreshToken(in ClientFrame f)
     {
         // Not rate limited (PROTOCOL.md §7.10): a refused refresh could only make a connection miss its closeAt.
+        // Awaited, not blocked on: a token with an unknown key id may wait for a key fetch (completes inline otherwise).
         var token = DecodeUtf8(f.Token);
-        var principal = _services.Auth.Validate(token, out var failure);
+        var requestId = f.RequestId;
+        var validation = _services.Auth.ValidateAsync(token);
+        return validation.IsCompletedSuccessfully
+            ? CompleteRefresh(requestId, validation.Result)
+            : new ValueTask(CompleteRefreshAsync(requestId, validation));
+    }
+
+    private async Task CompleteRefreshAsync(uint requestId, ValueTask<(Principal? Principal, string? Failure)> validation) =>
+        await CompleteRefresh(requestId, await validation.ConfigureAwait(false)).ConfigureAwait(false);
+
+    private ValueTask CompleteRefresh(uint requestId, (Principal? Principal, string? Failure) validation)
+    {
+        var (principal, failure) = validation;
         if (principal is null || principal.TenantId != TenantId || principal.UserId != UserId)
         {
             // The connection keeps its old token and deadline.
-            SendError(f.RequestId, ErrorCode.Unauthenticated, failure ?? "the token names another user or tenant");
+            SendError(requestId, ErrorCode.Unauthenticated, failure ?? "the token names another user or tenant");
             return default;
         }
 
         ScheduleTokenTimeline(principal.ExpiresAt);
         var frame = OutboundFrame.Rent(32);
-        ServerFrameWriter.WriteTokenRefreshed(frame, f.RequestId, principal.ExpiresAt);
+        ServerFrameWriter.WriteTokenRefreshed(frame, requestId, principal.ExpiresAt);
         Enqueue(frame);
         return default;
     }
