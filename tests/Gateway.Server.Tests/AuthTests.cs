@@ -76,4 +76,35 @@ public sealed class AuthTests
             Mint(new ECDsaSecurityKey(stranger) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256, "bob", TimeSpan.FromHours(1))));
         Directory.Delete(dir, recursive: true);
     }
+
+    [Fact]
+    public async Task Validation_completes_synchronously_so_the_inline_paths_never_block_on_it()
+    {
+        // JwtAuthenticator reads the library's task without waiting; a refusal here would mean it stopped completing inline.
+        var key = new byte[32];
+        RandomNumberGenerator.Fill(key);
+        var auth = new Gateway.Server.Auth.JwtAuthenticator(
+            Microsoft.Extensions.Options.Options.Create(new AuthOptions { SigningKey = Convert.ToBase64String(key) }),
+            Microsoft.Extensions.Options.Options.Create(new GatewayOptions()));
+        var signing = auth.SigningKey!;
+        var other = new SymmetricSecurityKey(RandomNumberGenerator.GetBytes(32));
+        using var rsa = RSA.Create(2048);
+        string[] tokens =
+        [
+            Gateway.Server.Auth.JwtAuthenticator.Mint(signing, "t1", "alice", TimeSpan.FromMinutes(5)),
+            Mint(signing, SecurityAlgorithms.HmacSha256, "alice", TimeSpan.FromMinutes(-10)),
+            Gateway.Server.Auth.JwtAuthenticator.Mint(other, "t1", "alice", TimeSpan.FromMinutes(5)),
+            Mint(new RsaSecurityKey(rsa), SecurityAlgorithms.RsaSha256, "alice", TimeSpan.FromMinutes(5)),
+            "not.a.jwt",
+        ];
+
+        foreach (var token in tokens)
+        {
+            Assert.True(auth.StartValidation(token).IsCompleted, token);
+            Assert.True(auth.ValidateAsync(token).IsCompletedSuccessfully, token);
+        }
+
+        Assert.NotNull(auth.Validate(tokens[0], out _));
+        Assert.Null((await auth.ValidateAsync(tokens[1])).Principal);
+    }
 }

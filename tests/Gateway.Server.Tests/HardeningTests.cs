@@ -7,16 +7,19 @@ using Xunit.Abstractions;
 
 namespace Gateway.Server.Tests;
 
-/// <summary>Session-level hardening over real sockets: rate limits, typing, token refresh and expiry, slow consumers.</summary>
+/// <summary>Session-level hardening: rate limits, typing, token refresh and expiry, slow consumers. Over real sockets, except
+/// where a check depends on time passing: those run in process on a manual clock (<see cref="SessionHarness"/>).</summary>
 public sealed class HardeningTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Sends_over_the_per_user_rate_get_RateLimited_with_retry_after_across_connections()
     {
-        await using var gw = await TestGateway.StartAsync(null, "--Gateway:SendsPerSecond=2", "--Gateway:SendBurst=3");
-        await gw.CreateChatAsync("general", "alice");
-        await using var a = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
-        await using var b = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice"));
+        // In process on a manual clock: the advertised wait is checked to the millisecond, with no sleep.
+        await using var h = SessionHarness.Create(new GatewayOptions { SendsPerSecond = 2, SendBurst = 3 });
+        await h.CreateChatAsync("general", "alice");
+        var alice = new Gateway.Server.Connections.ConnectionLimiter.User(); // what the limiter shares between her connections
+        var a = await h.ConnectAsync("alice", TimeSpan.FromHours(1), alice);
+        var b = await h.ConnectAsync("alice", TimeSpan.FromHours(1), alice);
 
         // The burst of 3 is shared by both of alice's connections.
         await a.SendTextAsync("general", "1", "k1");
@@ -31,8 +34,13 @@ public sealed class HardeningTests(ITestOutputHelper output)
         Assert.Equal((id, ErrorCode.RateLimited), (limited.RequestId, limited.Code));
         Assert.InRange(limited.RetryAfterMs, 1u, 1000u);
 
-        // After the advertised wait the same send goes through, exactly once.
-        await Task.Delay(TimeSpan.FromMilliseconds(limited.RetryAfterMs + 50));
+        // A millisecond before the advertised wait is over the send is still refused...
+        h.Clock.Advance(TimeSpan.FromMilliseconds(limited.RetryAfterMs - 1));
+        await b.SendTextAsync("general", "4", "k4");
+        Assert.Equal(ErrorCode.RateLimited, (await b.ReceiveAsync<ErrorFrame>()).Code);
+
+        // ...and once it is over the same send goes through, exactly once.
+        h.Clock.Advance(TimeSpan.FromMilliseconds(1));
         await b.SendTextAsync("general", "4", "k4");
         var ack = await b.ReceiveAsync<SendAckFrame>();
         Assert.Equal((4UL, false), (ack.Seq, ack.Duplicate));
@@ -90,31 +98,30 @@ public sealed class HardeningTests(ITestOutputHelper output)
     [Fact]
     public async Task Token_refreshed_in_band_keeps_the_connection()
     {
-        // A 3 s grace leaves a loaded machine ample time between TokenExpiring and closeAt for the two refreshes.
-        await using var gw = await TestGateway.StartAsync(null, "--Gateway:TokenGraceSeconds=3");
-        await gw.CreateChatAsync("general", "alice");
-        await using var client = await WsClient.ConnectAsync(gw.WebSocketUri, gw.Token("alice", lifetime: TimeSpan.FromSeconds(3)));
-        var expiring = await client.ReceiveAsync<TokenExpiringFrame>(TimeSpan.FromSeconds(10));
+        // In process on a manual clock: the token timer fires (inline) when the clock passes its deadline, no sleep.
+        await using var h = SessionHarness.Create(new GatewayOptions { TokenGraceSeconds = 3 });
+        await h.CreateChatAsync("general", "alice");
+        var client = await h.ConnectAsync("alice", TimeSpan.FromSeconds(3));
+
+        // TokenExpiring is due a third of the lifetime before expiry (less than TokenRefreshLeadSeconds).
+        h.Clock.Advance(TimeSpan.FromSeconds(2) + TimeSpan.FromMilliseconds(200));
+        var expiring = await client.ReceiveAsync<TokenExpiringFrame>();
+        Assert.Equal(expiring.ExpiresAt + 3000, expiring.CloseAt);
 
         // Another user's token is refused and changes nothing.
-        await client.SendFrameAsync(w => ClientFrameWriter.WriteRefreshToken(w, 1, gw.Token("bob")));
+        await client.SendFrameAsync((w, id) => ClientFrameWriter.WriteRefreshToken(w, id, h.Token("bob", TimeSpan.FromHours(1))));
         var refused = await client.ReceiveAsync<ErrorFrame>();
-        Assert.Equal((1u, ErrorCode.Unauthenticated), (refused.RequestId, refused.Code));
+        Assert.Equal(ErrorCode.Unauthenticated, refused.Code);
 
-        var fresh = gw.Token("alice", lifetime: TimeSpan.FromHours(1));
-        await client.SendFrameAsync(w => ClientFrameWriter.WriteRefreshToken(w, 2, fresh));
+        var fresh = h.Token("alice", TimeSpan.FromHours(1));
+        var refreshId = await client.SendFrameAsync((w, id) => ClientFrameWriter.WriteRefreshToken(w, id, fresh));
         var refreshed = await client.ReceiveAsync<TokenRefreshedFrame>();
-        Assert.Equal(2u, refreshed.RequestId);
+        Assert.Equal(refreshId, refreshed.RequestId);
         Assert.True(refreshed.ExpiresAt > expiring.ExpiresAt + 3_000_000);
 
-        // Well past the old close time the connection still works.
-        var pastOldDeadline = DateTimeOffset.FromUnixTimeMilliseconds(expiring.CloseAt + 1000) - DateTimeOffset.UtcNow;
-        if (pastOldDeadline > TimeSpan.Zero)
-        {
-            await Task.Delay(pastOldDeadline);
-        }
-
-        await client.SendTextAsync("general", "still connected");
+        // A second past the old close time the connection still works: the next frame is the send's ack, not a 4001 close.
+        h.Clock.Advance(TimeSpan.FromMilliseconds(expiring.CloseAt + 1000 - h.Clock.GetUtcNow().ToUnixTimeMilliseconds()));
+        await client.SendTextAsync("general", "still connected", "k1");
         Assert.Equal(1UL, (await client.ReceiveAsync<SendAckFrame>()).Seq);
     }
 

@@ -1,17 +1,9 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Gateway.Server.Auth;
-
-/// <summary>Who a valid token says the caller is.</summary>
-/// <param name="TenantId">From the tenant claim (<c>tid</c> by default).</param>
-/// <param name="UserId">From <c>sub</c>.</param>
-/// <param name="ExpiresAt">Token expiry, Unix milliseconds.</param>
-public sealed record Principal(string TenantId, string UserId, long ExpiresAt);
 
 /// <summary>
 /// Validates JWTs: HS256 with a shared key (development), RS256/ES256 with configured PEM public keys or a JWKS
@@ -71,6 +63,10 @@ public sealed class JwtAuthenticator
     internal RemoteSigningKeys? Remote { get; }
 
     /// <summary>Validates a token. Returns null and a reason when it is not acceptable.</summary>
+    /// <remarks>For callers that must decide inline (the WebSocket handshake, HTTP requests). Blocks only in one case: a
+    /// token naming a key id we do not have, with remote keys configured, makes at most one caller per
+    /// <see cref="AuthOptions.KeysMinRefreshSeconds"/> wait (bounded) for a key fetch; callers that can await use
+    /// <see cref="ValidateAsync"/>, which never blocks.</remarks>
     public Principal? Validate(string? token, out string? failure)
     {
         if (string.IsNullOrEmpty(token))
@@ -79,15 +75,59 @@ public sealed class JwtAuthenticator
             return null;
         }
 
-        // The keys are in memory, so validation never waits for I/O and the task is already complete here.
         var parameters = _parameters;
-        var result = _handler.ValidateTokenAsync(token, parameters).GetAwaiter().GetResult();
+        var result = ValidateWithKeysInMemory(token, parameters);
         if (!result.IsValid && Remote is { } remote && HasUnknownKeyId(token, parameters) && remote.TryRefreshForUnknownKey())
         {
             // The issuer may have rotated in a new key since our last fetch: validate again with what the fetch brought.
-            result = _handler.ValidateTokenAsync(token, _parameters).GetAwaiter().GetResult();
+            result = ValidateWithKeysInMemory(token, _parameters);
         }
 
+        return ToPrincipal(result, out failure);
+    }
+
+    /// <summary>As <see cref="Validate"/>, awaiting (never blocking on) a key fetch for an unknown key id. Completes
+    /// synchronously, without allocating a task, in every other case.</summary>
+    internal async ValueTask<(Principal? Principal, string? Failure)> ValidateAsync(string? token)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return (null, "missing token");
+        }
+
+        var parameters = _parameters;
+        var result = ValidateWithKeysInMemory(token, parameters);
+        if (!result.IsValid && Remote is { } remote && HasUnknownKeyId(token, parameters) &&
+            await remote.RefreshForUnknownKeyAsync().ConfigureAwait(false))
+        {
+            result = ValidateWithKeysInMemory(token, _parameters);
+        }
+
+        var principal = ToPrincipal(result, out var failure);
+        return (principal, failure);
+    }
+
+    /// <summary>
+    /// Starts the library's validation. It completes synchronously: <see cref="JsonWebTokenHandler"/> awaits only to
+    /// fetch configuration through <see cref="TokenValidationParameters.ConfigurationManager"/>, which is never set here
+    /// (local keys are loaded at start, remote ones by <see cref="RemoteSigningKeys"/> apart from validation).
+    /// AuthTests checks this for valid, expired, badly signed and malformed tokens.
+    /// </summary>
+    internal Task<TokenValidationResult> StartValidation(string token, TokenValidationParameters? parameters = null) =>
+        _handler.ValidateTokenAsync(token, parameters ?? _parameters);
+
+    /// <summary>The result of <see cref="StartValidation"/>, read without blocking: should a library update ever make
+    /// it truly asynchronous, the token is refused (and the tests above fail) rather than a thread blocked on it.</summary>
+    private TokenValidationResult ValidateWithKeysInMemory(string token, TokenValidationParameters parameters)
+    {
+        var validation = StartValidation(token, parameters);
+        return validation.IsCompleted
+            ? validation.GetAwaiter().GetResult()
+            : new TokenValidationResult { IsValid = false, Exception = new SecurityTokenException("validation did not complete synchronously") };
+    }
+
+    private Principal? ToPrincipal(TokenValidationResult result, out string? failure)
+    {
         if (!result.IsValid)
         {
             failure = result.Exception switch
@@ -121,7 +161,7 @@ public sealed class JwtAuthenticator
     /// <summary>
     /// One string instance per tenant id: a server serves few tenants with many users each, and every connection keeps
     /// its tenant id for its whole life (session, subscriptions, limiter key), so each would otherwise hold its own copy
-    /// decoded from its token (≈ 32 B for a short id). Past <see cref="MaxSharedTenants"/> distinct tenants, new ones keep
+    /// decoded from its token. Past <see cref="MaxSharedTenants"/> distinct tenants, new ones keep
     /// their own copies.
     /// </summary>
     private string ShareTenant(string tenant)
@@ -223,31 +263,5 @@ public sealed class JwtAuthenticator
         }
 
         return keys;
-    }
-}
-
-/// <summary>Development secrets kept in the data directory so the server and the <c>token</c> command agree.</summary>
-public static class DevKeys
-{
-    /// <summary>Reads the base64 secret in <paramref name="name"/>, creating a random 32-byte one first if missing.</summary>
-    public static string GetOrCreate(string dataDirectory, string name)
-    {
-        Directory.CreateDirectory(dataDirectory);
-        var path = Path.Combine(dataDirectory, name);
-        if (File.Exists(path))
-        {
-            return File.ReadAllText(path, Encoding.ASCII).Trim();
-        }
-
-        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, secret, Encoding.ASCII);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        File.Move(tmp, path, overwrite: false);
-        return secret;
     }
 }

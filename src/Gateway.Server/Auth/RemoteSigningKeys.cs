@@ -94,27 +94,48 @@ internal sealed class RemoteSigningKeys : IDisposable
     /// was less than <see cref="AuthOptions.KeysMinRefreshSeconds"/> ago, and waits for it up to a few seconds. True
     /// when a fetch completed and the caller should validate again.
     /// </summary>
-    /// <remarks>Validation is synchronous (the WebSocket handshake decides inline), so the waiting caller blocks its
-    /// thread. Only the one caller that started the fetch waits, once per rate-limit window; every other unknown key id
-    /// (also while any fetch runs) is refused at once, so made-up key ids cannot pile blocked threads up behind a slow
-    /// issuer.</remarks>
-    public bool TryRefreshForUnknownKey()
+    /// <remarks>The handshake decides inline, so a caller of this method blocks its thread; callers that can await use
+    /// <see cref="RefreshForUnknownKeyAsync"/>. Only the one caller that started the fetch waits, once per rate-limit
+    /// window; every other unknown key id (also while any fetch runs) is refused at once, so made-up key ids cannot pile
+    /// blocked threads up behind a slow issuer.</remarks>
+    public bool TryRefreshForUnknownKey() =>
+        TryStartForcedFetch(out var fetch) && fetch.Wait(ForcedFetchWait) && fetch.Result;
+
+    /// <summary>As <see cref="TryRefreshForUnknownKey"/>, awaiting the fetch instead of blocking on it.</summary>
+    public Task<bool> RefreshForUnknownKeyAsync()
     {
-        Task<bool> fetch;
+        return TryStartForcedFetch(out var fetch) ? WaitAsync(fetch) : Task.FromResult(false);
+
+        static async Task<bool> WaitAsync(Task<bool> fetch)
+        {
+            try
+            {
+                return await fetch.WaitAsync(ForcedFetchWait).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Starts a forced fetch unless one runs or the last one was too recent.</summary>
+    private bool TryStartForcedFetch(out Task<bool> fetch)
+    {
         lock (_sync)
         {
             var now = _time.GetTimestamp();
             if (_inflight is { IsCompleted: false } || (_forcedBefore && _time.GetElapsedTime(_lastForced, now) < _minForced))
             {
+                fetch = Task.FromResult(false);
                 return false;
             }
 
             _forcedBefore = true;
             _lastForced = now;
             fetch = _inflight = Task.Run(FetchAsync);
+            return true;
         }
-
-        return fetch.Wait(ForcedFetchWait) && fetch.Result;
     }
 
     public void Dispose()

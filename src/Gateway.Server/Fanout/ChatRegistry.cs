@@ -6,9 +6,6 @@ using Gateway.WebSockets;
 
 namespace Gateway.Server.Fanout;
 
-/// <summary>Identifies a chat across tenants. A value type, so looking one up allocates nothing.</summary>
-internal readonly record struct ChatKey(string TenantId, string ChatId);
-
 /// <summary>
 /// Chat → the subscriptions held on this gateway. It listens to the bus and fans each committed message out:
 /// the Message frame is serialized ONCE into a ref-counted pooled <see cref="OutboundFrame"/> and the same bytes
@@ -244,7 +241,7 @@ public sealed class ChatRegistry : IDisposable
         }
 
         var snapshot = subs.Items;
-        if (snapshot.Length == 0 || (snapshot.Length == 1 && string.Equals(snapshot[0].Session.UserId, userId, StringComparison.Ordinal)))
+        if (snapshot.Length == 0 || (snapshot.Length == 1 && string.Equals(snapshot[0].Subscriber.UserId, userId, StringComparison.Ordinal)))
         {
             return; // nobody but (at most) the typer
         }
@@ -256,7 +253,7 @@ public sealed class ChatRegistry : IDisposable
         {
             foreach (var s in snapshot)
             {
-                if (!string.Equals(s.Session.UserId, userId, StringComparison.Ordinal))
+                if (!string.Equals(s.Subscriber.UserId, userId, StringComparison.Ordinal))
                 {
                     s.OnEphemeral(frame);
                 }
@@ -277,9 +274,11 @@ public sealed class ChatRegistry : IDisposable
 
         foreach (var s in subs.Items)
         {
-            if (string.Equals(s.Session.UserId, userId, StringComparison.Ordinal))
+            if (string.Equals(s.Subscriber.UserId, userId, StringComparison.Ordinal))
             {
-                s.Session.Revoke(s, ErrorCode.NotMember, "removed from the chat");
+                // Unregistered here, then the subscriber forgets it and the client is told: the call goes one way.
+                Remove(s);
+                s.Revoke(ErrorCode.NotMember, "removed from the chat");
             }
         }
     }
@@ -292,21 +291,4 @@ public sealed class ChatRegistry : IDisposable
         public ChatSubscription[] Items = [];
         public bool Dead;
     }
-}
-
-/// <summary>Builds Message frames for live fanout and catch-up.</summary>
-internal static class MessageFrames
-{
-    /// <summary>Frame overhead beyond content: tag, ids, timestamps, header. 256 bytes covers the longest ids.</summary>
-    private const int Overhead = 256;
-
-    public static OutboundFrame Build(ChatMessage m)
-    {
-        var frame = OutboundFrame.Rent(Overhead + m.Content.Length);
-        ServerFrameWriter.WriteMessage(frame, m.ChatId, ToFields(m));
-        return frame.Seal();
-    }
-
-    public static MessageFields ToFields(ChatMessage m) =>
-        new(m.Seq, m.MessageId, m.SenderId, m.SentAt, m.ContentType, m.Content, m.ExpiresAt);
 }

@@ -1,12 +1,12 @@
-using Gateway.Domain.Ports;
+using Gateway.Domain;
 using Gateway.Protocol;
-using Gateway.Server.Sessions;
 using Gateway.WebSockets;
 
 namespace Gateway.Server.Fanout;
 
 /// <summary>
-/// One session's subscription to one chat, and the catch-up state machine of ARCHITECTURE.md §2.4.
+/// One subscriber's subscription to one chat, and the catch-up state machine of ARCHITECTURE.md §2.4 (its runs are
+/// scheduled, one chat at a time per subscriber, by <see cref="CatchUpQueue"/>).
 /// </summary>
 /// <remarks>
 /// <para>The subscription is registered for live events BEFORE history is read, so nothing committed after the
@@ -22,7 +22,9 @@ namespace Gateway.Server.Fanout;
 /// </remarks>
 internal sealed class ChatSubscription
 {
-    private readonly object _lock = new();
+    // The subscription's own state; frames of this chat are enqueued under it, so per-chat order is seq order.
+    private readonly Lock _lock = new();
+    private readonly CatchUpQueue _catchUps;
     private State _state = State.CatchingUp;
     private ulong _last;
     private ulong _pendingMax;
@@ -39,9 +41,10 @@ internal sealed class ChatSubscription
     /// projector lags the log by milliseconds). 5 ms: well under a human-visible delay, and at most 200 reads a second.</summary>
     private static readonly TimeSpan CatchUpRetryDelay = TimeSpan.FromMilliseconds(5);
 
-    public ChatSubscription(Session session, string tenantId, string chatId, ulong afterSeq)
+    /// <summary>A subscription of <paramref name="catchUps"/>'s subscriber, replaying from <paramref name="afterSeq"/>.</summary>
+    public ChatSubscription(CatchUpQueue catchUps, string tenantId, string chatId, ulong afterSeq)
     {
-        Session = session;
+        _catchUps = catchUps;
         TenantId = tenantId;
         ChatId = chatId;
         _last = afterSeq;
@@ -54,7 +57,8 @@ internal sealed class ChatSubscription
         Closed,
     }
 
-    public Session Session { get; }
+    /// <summary>The connection this subscription delivers to.</summary>
+    public ISubscriber Subscriber => _catchUps.Subscriber;
 
     public string TenantId { get; }
 
@@ -82,9 +86,14 @@ internal sealed class ChatSubscription
             switch (_state)
             {
                 case State.Live when seq == _last + 1:
-                    if (!Session.TryEnqueueLive(frame, deferWake: true))
+                    if (!Subscriber.TryEnqueueLiveDeferred(frame, out var wakeNeeded))
                     {
                         return false;
+                    }
+
+                    if (wakeNeeded)
+                    {
+                        DeferredWakes.Add(Subscriber);
                     }
 
                     _last = seq;
@@ -107,7 +116,7 @@ internal sealed class ChatSubscription
 
         if (startCatchUp)
         {
-            Session.StartCatchUp(this);
+            _catchUps.Start(this);
         }
 
         return false;
@@ -120,7 +129,7 @@ internal sealed class ChatSubscription
         {
             if (_state == State.Live)
             {
-                Session.TryEnqueueEphemeral(frame);
+                Subscriber.TryEnqueueEphemeral(frame);
             }
         }
     }
@@ -141,106 +150,172 @@ internal sealed class ChatSubscription
         }
     }
 
+    /// <summary>Starts replaying history (a new subscription, after the client was answered).</summary>
+    public void StartCatchUp() => _catchUps.Start(this);
+
     /// <summary>
-    /// Replays history from the cursor and switches to live. Runs on the session's catch-up task, one
-    /// subscription at a time; waits for room in the outbound queue instead of overflowing it.
+    /// Ends the subscription on the server's initiative (the caller has unregistered it): the subscriber forgets it and
+    /// the client is told why, unless it had ended already.
     /// </summary>
-    public async Task CatchUpAsync(IMessageHistory history, int pageSize, GatewayMetrics metrics, CancellationToken cancellationToken)
+    public void Revoke(ErrorCode code, string reason)
     {
-        while (true)
+        var closed = Close();
+        Subscriber.Forget(this);
+        if (closed)
         {
-            ulong after;
-            lock (_lock)
-            {
-                if (_state != State.CatchingUp)
-                {
-                    return;
-                }
+            var frame = OutboundFrame.Rent(128);
+            ServerFrameWriter.WriteRevoked(frame, ChatId, code, reason);
+            EnqueueOwned(frame);
+        }
+    }
 
-                after = _last;
-            }
-
+    /// <summary>
+    /// Replays history from the cursor and switches to live. Runs on the subscriber's catch-up task, one subscription at
+    /// a time; waits for room in the outbound queue instead of overflowing it. Each round: read a page, send what is
+    /// new, then either read on, pause for a lagging store, or go live.
+    /// </summary>
+    public async Task CatchUpAsync(CatchUpSettings settings, CancellationToken cancellationToken)
+    {
+        while (TryGetCursor(out var after))
+        {
             // Head and page from one view of the store: every seq ≤ head is durable, so after a short page everything
             // up to head was seen (anything missing from the page has expired).
-            var (head, page) = await history.ReadCatchUpAsync(TenantId, ChatId, after, pageSize, cancellationToken).ConfigureAwait(false);
-            foreach (var message in page)
+            var (head, page) = await settings.History.ReadCatchUpAsync(TenantId, ChatId, after, settings.PageSize, cancellationToken)
+                .ConfigureAwait(false);
+            if (!await SendPageAsync(page, settings.Metrics, cancellationToken).ConfigureAwait(false))
             {
-                await Session.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-                var frame = MessageFrames.Build(message);
-                try
-                {
-                    lock (_lock)
-                    {
-                        if (_state != State.CatchingUp)
-                        {
-                            return;
-                        }
-
-                        if (message.Seq <= _last)
-                        {
-                            continue;
-                        }
-
-                        if (!Session.TryEnqueueLive(frame))
-                        {
-                            return; // the session is closing (slow consumer or gone)
-                        }
-
-                        _last = message.Seq;
-                        _sentMax = message.Seq;
-                        _catchUpMessages++;
-                    }
-                }
-                finally
-                {
-                    frame.Release();
-                }
-
-                metrics.CatchUpMessages.Add(1);
+                return;
             }
 
-            if (page.Count >= pageSize)
+            if (page.Count >= settings.PageSize)
             {
                 continue;
             }
 
-            bool retryLater;
-            lock (_lock)
+            switch (FinishRound(head, progressed: page.Count > 0))
             {
-                if (_state != State.CatchingUp)
-                {
+                case RoundEnd.Done:
                     return;
-                }
+                case RoundEnd.RetryLater:
+                    await Task.Delay(CatchUpRetryDelay, cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
 
-                var progressed = page.Count > 0 || head > _last;
-                _last = Math.Max(_last, head);
-                if (_pendingMax > _last)
+    /// <summary>How a catch-up round that reached the store's head ended.</summary>
+    private enum RoundEnd
+    {
+        /// <summary>Live now (CaughtUp sent), or no longer catching up.</summary>
+        Done,
+
+        /// <summary>Newer messages were announced meanwhile: read again at once.</summary>
+        ReadAgain,
+
+        /// <summary>Announced messages are not in the store yet: pause, then read again.</summary>
+        RetryLater,
+    }
+
+    /// <summary>The seq to read after, while the subscription is still catching up.</summary>
+    private bool TryGetCursor(out ulong after)
+    {
+        lock (_lock)
+        {
+            after = _last;
+            return _state == State.CatchingUp;
+        }
+    }
+
+    /// <summary>Sends the page's messages past the cursor, each once there is room. False when catch-up must stop (the
+    /// subscription left catch-up, or the subscriber is closing).</summary>
+    private async ValueTask<bool> SendPageAsync(IReadOnlyList<ChatMessage> page, GatewayMetrics metrics, CancellationToken cancellationToken)
+    {
+        foreach (var message in page)
+        {
+            await Subscriber.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+            var frame = MessageFrames.Build(message);
+            try
+            {
+                lock (_lock)
                 {
-                    // Committed while we read: read again. If this read brought nothing new, the store does not have yet
-                    // what the bus announced (a distributed history store lags the log by milliseconds): pause briefly
-                    // instead of spinning on it.
-                    retryLater = !progressed;
-                }
-                else
-                {
-                    _state = State.Live;
-                    if (!_caughtUpSent)
+                    if (_state != State.CatchingUp)
                     {
-                        // The server's position, not the client's: below the cursor only when the client has seen seqs
-                        // this store never had (e.g. restored from an older backup), which PROTOCOL.md §8 tells it to check.
-                        _caughtUpSent = true;
-                        Session.EnqueueCaughtUp(ChatId, Math.Max(head, _sentMax));
-                        GatewayMetrics.CatchUpDone(_subscribedAt, _catchUpMessages);
+                        return false;
                     }
 
-                    return;
+                    if (message.Seq <= _last)
+                    {
+                        continue;
+                    }
+
+                    if (!Subscriber.TryEnqueueLive(frame))
+                    {
+                        return false; // the subscriber is closing (slow consumer or gone)
+                    }
+
+                    _last = message.Seq;
+                    _sentMax = message.Seq;
+                    _catchUpMessages++;
                 }
             }
-
-            if (retryLater)
+            finally
             {
-                await Task.Delay(CatchUpRetryDelay, cancellationToken).ConfigureAwait(false);
+                frame.Release();
             }
+
+            metrics.CatchUpMessages.Add(1);
+        }
+
+        return true;
+    }
+
+    /// <summary>After a short page (the store's head reached): flips to live and sends CaughtUp under the lock, so no live
+    /// frame slips in between the last history frame and CaughtUp; or reads again when newer seqs were announced.</summary>
+    private RoundEnd FinishRound(ulong head, bool progressed)
+    {
+        lock (_lock)
+        {
+            if (_state != State.CatchingUp)
+            {
+                return RoundEnd.Done;
+            }
+
+            progressed |= head > _last;
+            _last = Math.Max(_last, head);
+            if (_pendingMax > _last)
+            {
+                // Committed while we read: read again. If this read brought nothing new, the store does not have yet
+                // what the bus announced (a distributed history store lags the log by milliseconds): pause briefly
+                // instead of spinning on it.
+                return progressed ? RoundEnd.ReadAgain : RoundEnd.RetryLater;
+            }
+
+            _state = State.Live;
+            if (!_caughtUpSent)
+            {
+                // The server's position, not the client's: below the cursor only when the client has seen seqs
+                // this store never had (e.g. restored from an older backup), which PROTOCOL.md §8 tells it to check.
+                _caughtUpSent = true;
+                var frame = OutboundFrame.Rent(96);
+                ServerFrameWriter.WriteCaughtUp(frame, ChatId, Math.Max(head, _sentMax));
+                EnqueueOwned(frame);
+                GatewayMetrics.CatchUpDone(_subscribedAt, _catchUpMessages);
+            }
+
+            return RoundEnd.Done;
+        }
+    }
+
+    /// <summary>Seals and enqueues a frame built here, releasing this reference whatever happens.</summary>
+    private void EnqueueOwned(OutboundFrame frame)
+    {
+        try
+        {
+            Subscriber.TryEnqueueLive(frame.Seal());
+        }
+        finally
+        {
+            frame.Release();
         }
     }
 
@@ -258,7 +333,7 @@ internal sealed class ChatSubscription
             _state = State.CatchingUp;
         }
 
-        Session.StartCatchUp(this);
+        _catchUps.Start(this);
     }
 
     /// <summary>Keeps the bus interest handle of this subscription (distributed bus). False when the subscription was

@@ -1,11 +1,9 @@
-using Gateway.WebSockets;
-
 namespace Gateway.Server.Fanout;
 
 /// <summary>
-/// The connections a fanout pass enqueued to without waking their writers, per thread (the bus dispatch thread of the
+/// The subscribers a fanout pass enqueued to without waking their writers, per thread (the bus dispatch thread of the
 /// embedded bus; with NATS, whichever thread delivers a chat's events). <see cref="WakeAll"/> at the end of the pass
-/// wakes each once, so a connection that got k frames in the pass writes them with one flush: one send syscall, not k.
+/// wakes each once, so a subscriber that got k frames in the pass writes them with one flush: one send syscall, not k.
 /// </summary>
 /// <remarks>
 /// This is what nats-server does per read buffer (flush every client that got data once, after processing everything
@@ -16,7 +14,7 @@ namespace Gateway.Server.Fanout;
 internal static class DeferredWakes
 {
     [ThreadStatic]
-    private static List<WebSocketConnection>? t_pending;
+    private static List<ISubscriber>? t_pending;
 
     [ThreadStatic]
     private static int t_frames;
@@ -24,13 +22,13 @@ internal static class DeferredWakes
     /// <summary>Deferred frames (deliveries) since the last <see cref="WakeAll"/> on this thread.</summary>
     public static int Frames => t_frames;
 
-    /// <summary>Remembers a connection whose writer must be woken at the end of the pass.</summary>
-    public static void Add(WebSocketConnection connection) => (t_pending ??= new List<WebSocketConnection>(64)).Add(connection);
+    /// <summary>Remembers a subscriber whose writer must be woken at the end of the pass.</summary>
+    public static void Add(ISubscriber subscriber) => (t_pending ??= new List<ISubscriber>(64)).Add(subscriber);
 
     /// <summary>Counts deferred deliveries, so a pass can end early once the first frames have waited long enough.</summary>
     public static void CountFrames(int frames) => t_frames += frames;
 
-    /// <summary>Wakes every connection deferred on this thread.</summary>
+    /// <summary>Wakes every subscriber deferred on this thread.</summary>
     public static void WakeAll()
     {
         t_frames = 0;
@@ -39,9 +37,9 @@ internal static class DeferredWakes
             return;
         }
 
-        foreach (var connection in pending)
+        foreach (var subscriber in pending)
         {
-            connection.Wake();
+            subscriber.Wake();
         }
 
         pending.Clear();

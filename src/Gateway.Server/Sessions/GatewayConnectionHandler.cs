@@ -85,9 +85,9 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             _services.Metrics.ConnectionOpened();
 
             // The session runs inline rather than in a method of its own: one async state machine less per connection
-            // for as long as it lives (≈ 180 B).
+            // for as long as it lives (the idle-memory benchmark's census shows its size).
             // No registration on Kestrel's ConnectionClosedRequested (fired for every connection when the server stops):
-            // it would hold a callback list and node per connection (≈ 144 B). DrainCoordinator tracks every session and
+            // it would hold a callback list and node per connection. DrainCoordinator tracks every session and
             // closes with 1001 whatever the drain leaves open, also a session that registers after the drain's last closes.
             try
             {
@@ -142,8 +142,8 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             try
             {
                 // Not connection.ConnectionClosed: the first registration on Kestrel's per-connection token source
-                // creates its callback list and leaves a pooled callback node in it for the connection's whole life
-                // (≈ 140 B). A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
+                // creates its callback list and leaves a pooled callback node in it for the connection's whole life.
+                // A peer that leaves ends the read (the pipe completes) and the handshake timeout bounds the rest.
                 handshake = await WebSocketHandshake.AcceptAsync(connection.Transport, _wsOptions, DecideAndAdmit, CancellationToken.None)
                     .ConfigureAwait(false);
             }

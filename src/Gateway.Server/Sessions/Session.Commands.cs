@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Protocol;
+using Gateway.Server.Auth;
 using Gateway.Server.Fanout;
 using Gateway.WebSockets;
 
@@ -185,8 +186,10 @@ internal sealed partial class Session
         return new ValueTask(SubscribeAsync(f.RequestId, items));
     }
 
+    /// <summary>Subscribes to each chat in turn, answers with one Subscribed frame, then starts the catch-ups.</summary>
     private async Task SubscribeAsync(uint requestId, (string? ChatId, ulong AfterSeq)[] items)
     {
+        var catchUps = CatchUps;
         var results = new SubscribeResult[items.Length];
         var started = new List<ChatSubscription>(items.Length);
         for (var i = 0; i < items.Length; i++)
@@ -198,65 +201,113 @@ internal sealed partial class Session
                 continue;
             }
 
-            var subscription = new ChatSubscription(this, TenantId, chatId, afterSeq);
-            ChatSubscription? previous;
-            lock (Sync)
+            var subscription = new ChatSubscription(catchUps, TenantId, chatId, afterSeq);
+            switch (TakeTableSlot(subscription))
             {
-                if (_closed != 0)
-                {
+                case TableSlot.SessionClosed:
                     return;
-                }
-
-                previous = _subs.Find(chatId);
-                if (previous is null && _subs.Count >= _services.Options.MaxSubscriptionsPerConnection)
-                {
+                case TableSlot.Full:
                     results[i] = new SubscribeResult(chatId, ErrorCode.LimitExceeded, 0);
                     continue;
-                }
-
-                _subs.Set(subscription);
             }
 
-            if (previous is not null)
+            results[i] = await RegisterAsync(subscription).ConfigureAwait(false);
+            if (results[i].Code == ErrorCode.None)
             {
-                // Re-subscribing restarts the chat from the new cursor.
-                previous.Close();
-                _services.Registry.Remove(previous);
+                started.Add(subscription);
             }
-
-            // Register first, check membership second: a removal that commits concurrently is either seen by
-            // this check or finds the registered subscription and revokes it. Nothing is delivered before
-            // catch-up starts, which is after this check.
-            bool member;
-            ulong head;
-            try
-            {
-                await _services.Registry.AddAsync(subscription, Connection.Closing).ConfigureAwait(false);
-                member = await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false);
-                head = member ? await _services.History.GetHeadAsync(TenantId, chatId).ConfigureAwait(false) : 0;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // A store fault fails this chat, not the connection: the client retries the Subscribe.
-                _services.Logger.LogWarning(e, "Subscribe of {Chat} failed for session {Session}", chatId, SessionId);
-                Drop(subscription);
-                results[i] = new SubscribeResult(chatId, ErrorCode.Unavailable, 0);
-                continue;
-            }
-
-            if (!member)
-            {
-                Drop(subscription);
-                results[i] = new SubscribeResult(chatId, ErrorCode.NotMember, 0);
-                continue;
-            }
-
-            results[i] = new SubscribeResult(chatId, ErrorCode.None, head);
-            started.Add(subscription);
         }
 
-        // A removal that landed while this frame was being processed has already sent Revoked for its chat:
-        // answer NotMember for it rather than an "ok" that no catch-up or CaughtUp would ever follow.
+        AnswerRevokedAsNotMember(results, started);
+        var frame = OutboundFrame.Rent(32 + (items.Length * 80));
+        ServerFrameWriter.WriteSubscribed(frame, requestId, results);
+        Enqueue(frame);
+        foreach (var s in started)
+        {
+            s.StartCatchUp();
+        }
+    }
+
+    /// <summary>What <see cref="TakeTableSlot"/> found.</summary>
+    private enum TableSlot
+    {
+        /// <summary>The subscription is in the table (replacing any to the same chat).</summary>
+        Taken,
+
+        /// <summary>The table is at <see cref="GatewayOptions.MaxSubscriptionsPerConnection"/>.</summary>
+        Full,
+
+        /// <summary>The session is over: nothing more is answered.</summary>
+        SessionClosed,
+    }
+
+    /// <summary>Puts <paramref name="subscription"/> in the table; a previous subscription to the chat ends (re-subscribing
+    /// restarts the chat from the new cursor).</summary>
+    private TableSlot TakeTableSlot(ChatSubscription subscription)
+    {
+        ChatSubscription? previous;
+        lock (_sync)
+        {
+            if (_closed != 0)
+            {
+                return TableSlot.SessionClosed;
+            }
+
+            previous = _subs.Find(subscription.ChatId);
+            if (previous is null && _subs.Count >= _services.Options.MaxSubscriptionsPerConnection)
+            {
+                return TableSlot.Full;
+            }
+
+            _subs.Set(subscription);
+        }
+
+        if (previous is not null)
+        {
+            previous.Close();
+            _services.Registry.Remove(previous);
+        }
+
+        return TableSlot.Taken;
+    }
+
+    /// <summary>Registers the subscription for live events, then checks membership and reads the head. A failure or a
+    /// refusal drops the subscription again.</summary>
+    private async Task<SubscribeResult> RegisterAsync(ChatSubscription subscription)
+    {
+        // Register first, check membership second: a removal that commits concurrently is either seen by
+        // this check or finds the registered subscription and revokes it. Nothing is delivered before
+        // catch-up starts, which is after this check.
+        var chatId = subscription.ChatId;
+        bool member;
+        ulong head;
+        try
+        {
+            await _services.Registry.AddAsync(subscription, Connection.Closing).ConfigureAwait(false);
+            member = await _services.Membership.IsMemberAsync(TenantId, chatId, UserId).ConfigureAwait(false);
+            head = member ? await _services.History.GetHeadAsync(TenantId, chatId).ConfigureAwait(false) : 0;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A store fault fails this chat, not the connection: the client retries the Subscribe.
+            _services.Logger.LogWarning(e, "Subscribe of {Chat} failed for session {Session}", chatId, SessionId);
+            Drop(subscription);
+            return new SubscribeResult(chatId, ErrorCode.Unavailable, 0);
+        }
+
+        if (!member)
+        {
+            Drop(subscription);
+            return new SubscribeResult(chatId, ErrorCode.NotMember, 0);
+        }
+
+        return new SubscribeResult(chatId, ErrorCode.None, head);
+    }
+
+    /// <summary>A removal that landed while this frame was being processed has already sent Revoked for its chat: answer
+    /// NotMember for it rather than an "ok" that no catch-up or CaughtUp would ever follow.</summary>
+    private static void AnswerRevokedAsNotMember(SubscribeResult[] results, List<ChatSubscription> started)
+    {
         for (var i = 0; i < results.Length; i++)
         {
             if (results[i].Code == ErrorCode.None && started.Find(s => s.ChatId == results[i].ChatId) is { IsClosed: true } closed)
@@ -265,19 +316,11 @@ internal sealed partial class Session
                 results[i] = new SubscribeResult(results[i].ChatId, ErrorCode.NotMember, 0);
             }
         }
-
-        var frame = OutboundFrame.Rent(32 + (items.Length * 80));
-        ServerFrameWriter.WriteSubscribed(frame, requestId, results);
-        Enqueue(frame);
-        foreach (var s in started)
-        {
-            StartCatchUp(s);
-        }
     }
 
     private void Drop(ChatSubscription subscription)
     {
-        lock (Sync)
+        lock (_sync)
         {
             _subs.RemoveExact(subscription);
         }
@@ -304,7 +347,7 @@ internal sealed partial class Session
 
             ChatSubscription? subscription;
             var chatId = DecodeUtf8(rawChatId);
-            lock (Sync)
+            lock (_sync)
             {
                 subscription = _subs.Remove(chatId);
             }
@@ -420,18 +463,31 @@ internal sealed partial class Session
     private ValueTask HandleRefreshToken(in ClientFrame f)
     {
         // Not rate limited (PROTOCOL.md §7.10): a refused refresh could only make a connection miss its closeAt.
+        // Awaited, not blocked on: a token with an unknown key id may wait for a key fetch (completes inline otherwise).
         var token = DecodeUtf8(f.Token);
-        var principal = _services.Auth.Validate(token, out var failure);
+        var requestId = f.RequestId;
+        var validation = _services.Auth.ValidateAsync(token);
+        return validation.IsCompletedSuccessfully
+            ? CompleteRefresh(requestId, validation.Result)
+            : new ValueTask(CompleteRefreshAsync(requestId, validation));
+    }
+
+    private async Task CompleteRefreshAsync(uint requestId, ValueTask<(Principal? Principal, string? Failure)> validation) =>
+        await CompleteRefresh(requestId, await validation.ConfigureAwait(false)).ConfigureAwait(false);
+
+    private ValueTask CompleteRefresh(uint requestId, (Principal? Principal, string? Failure) validation)
+    {
+        var (principal, failure) = validation;
         if (principal is null || principal.TenantId != TenantId || principal.UserId != UserId)
         {
             // The connection keeps its old token and deadline.
-            SendError(f.RequestId, ErrorCode.Unauthenticated, failure ?? "the token names another user or tenant");
+            SendError(requestId, ErrorCode.Unauthenticated, failure ?? "the token names another user or tenant");
             return default;
         }
 
         ScheduleTokenTimeline(principal.ExpiresAt);
         var frame = OutboundFrame.Rent(32);
-        ServerFrameWriter.WriteTokenRefreshed(frame, f.RequestId, principal.ExpiresAt);
+        ServerFrameWriter.WriteTokenRefreshed(frame, requestId, principal.ExpiresAt);
         Enqueue(frame);
         return default;
     }

@@ -8,8 +8,8 @@ namespace Gateway.Server.Sessions;
 /// and never copy it.
 /// </summary>
 /// <remarks>
-/// Most idle connections hold one subscription or none, and a dictionary for one entry costs ≈ 225 B (the dictionary,
-/// its bucket array and its entry array, sized 3). When the count drops back to one, the dictionary is dropped again,
+/// Most idle connections hold one subscription or none, and a dictionary for one entry costs three objects (the
+/// dictionary, its bucket array and its entry array, sized 3). When the count drops back to one, the dictionary is dropped again,
 /// so a session is never charged for a table it no longer needs; a client that swings between one and two pays one
 /// small allocation per swing, at most as often as its Subscribe rate limit lets it.
 /// </remarks>
