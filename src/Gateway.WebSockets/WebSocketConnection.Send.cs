@@ -203,6 +203,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
             bool wrote = false, wroteClose = false;
             long now = 0;
+            TaskCompletionSource? roomWaiter;
             lock (_sync)
             {
                 while (_queue.TryDequeue(out var frame))
@@ -232,7 +233,13 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     // reference ends here, before the flush (other connections may still hold theirs).
                     frame.Release();
                 }
+
+                // The queue is empty now: whoever waits for room (WaitForQueueAtMostAsync) looks again.
+                roomWaiter = _roomWaiter;
+                _roomWaiter = null;
             }
+
+            roomWaiter?.TrySetResult();
 
             if (wrote)
             {
@@ -345,6 +352,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// <summary>Releases what is still queued once both loops are over, so no pooled buffer leaks.</summary>
     private void ReleaseQueued()
     {
+        TaskCompletionSource? roomWaiter;
         lock (_sync)
         {
             _closeQueued = true;
@@ -354,6 +362,44 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                 Interlocked.Decrement(ref _queuedFrames);
                 Interlocked.Add(ref _queuedBytes, -frame.Length);
                 frame.Release();
+            }
+
+            roomWaiter = _roomWaiter;
+            _roomWaiter = null;
+        }
+
+        roomWaiter?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Completes once at most <paramref name="frames"/> frames and <paramref name="bytes"/> bytes wait in the send queue:
+    /// at once when that holds now, otherwise when the writer pump has drained the queue into the transport (it takes
+    /// everything queued in one pass). A producer with more to send than the queue should hold (catch-up replaying
+    /// history) waits here instead of filling the queue up to the slow-consumer bound. Does not complete while the
+    /// transport does not take bytes; pass a token that ends with <see cref="Closing"/>.
+    /// </summary>
+    public ValueTask WaitForQueueAtMostAsync(int frames, long bytes, CancellationToken cancellationToken)
+    {
+        return FramesQueued <= frames && BytesQueued <= bytes ? default : WaitAsync(cancellationToken);
+
+        async ValueTask WaitAsync(CancellationToken ct)
+        {
+            while (true)
+            {
+                Task drained;
+                lock (_sync)
+                {
+                    // Checked under the lock the pump drains under, so a drain cannot slip between check and wait.
+                    if (FramesQueued <= frames && BytesQueued <= bytes)
+                    {
+                        return;
+                    }
+
+                    _roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    drained = _roomWaiter.Task;
+                }
+
+                await drained.WaitAsync(ct).ConfigureAwait(false);
             }
         }
     }

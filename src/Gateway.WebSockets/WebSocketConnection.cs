@@ -38,6 +38,7 @@ public sealed partial class WebSocketConnection
     // the connection's send state, not one collection.
     private readonly Lock _sync = new();
     private readonly Queue<OutboundFrame> _queue = new();
+    private TaskCompletionSource? _roomWaiter;
     private bool _closeQueued;
     private ushort? _closeStatus;
     private string? _closeReason;

@@ -116,6 +116,38 @@ public class SendQueueTests
     }
 
     [Fact]
+    public async Task A_wait_for_room_completes_when_the_pump_drains_and_not_while_the_peer_reads_nothing()
+    {
+        var transport = new BlockingPeerTransport();
+        var connection = new WebSocketConnection(transport, new WebSocketOptions { MaxOutboundFrames = 8, KeepAliveInterval = TimeSpan.Zero });
+        var run = connection.RunAsync(new NoHandler(), CancellationToken.None);
+
+        // Room already: completes synchronously, no task.
+        Assert.True(connection.WaitForQueueAtMostAsync(2, long.MaxValue, CancellationToken.None).IsCompletedSuccessfully);
+
+        Assert.True(connection.TryEnqueue(Frame(1)));
+        await transport.FlushBlocked.WaitAsync(TimeSpan.FromSeconds(30)); // the writer holds frame 1 in a blocked flush
+        for (byte i = 2; i <= 5; i++)
+        {
+            Assert.True(connection.TryEnqueue(Frame(i)));
+        }
+
+        // Four queued, room wanted for at most two: it must not complete while the peer reads nothing, whatever the time.
+        var wait = connection.WaitForQueueAtMostAsync(2, long.MaxValue, CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+        Assert.Equal(4, connection.FramesQueued);
+
+        // The peer reads: the flush completes, the pump takes the four queued frames in its next pass and signals.
+        var received = await transport.ReadFramesAsync(5);
+        await wait.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(connection.FramesQueued <= 2);
+        Assert.Equal([1, 2, 3, 4, 5], received.Select(f => (int)f.Payload[0]));
+
+        connection.Abort();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task Abort_releases_frames_still_queued()
     {
         var transport = new BlockingPeerTransport();

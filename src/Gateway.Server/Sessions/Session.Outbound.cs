@@ -68,14 +68,11 @@ internal sealed partial class Session : ISubscriber
 
         async ValueTask WaitSlowAsync(CancellationToken ct)
         {
-            // The writer pump drains the queue at socket speed; a short poll keeps this off the hot path (only a session
-            // replaying more history than half its queue ever gets here). A signal needs the pump to report when the
-            // queue falls below a mark, which WebSocketConnection does not offer yet.
+            // Only a session replaying more history than half its queue gets here: the writer pump signals when it has
+            // drained the queue.
+            var o = _services.Options;
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, Connection.Closing);
-            while (!HasRoomForCatchUpOrEphemeral())
-            {
-                await Task.Delay(2, linked.Token).ConfigureAwait(false);
-            }
+            await Connection.WaitForQueueAtMostAsync(o.MaxOutboundFrames / 2, o.MaxOutboundBytes / 2, linked.Token).ConfigureAwait(false);
         }
     }
 
