@@ -27,13 +27,13 @@ internal static class AllocCheck
     /// </summary>
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1.5);
 
-    private static bool s_sampleTypes;
+    private static bool _sampleTypes;
 
     /// <summary>Runs every check and prints a markdown table.</summary>
     /// <param name="sampleTypes">Also print the types the runtime's allocation-tick events name during each window.</param>
     public static async Task<int> RunAsync(bool sampleTypes)
     {
-        s_sampleTypes = sampleTypes;
+        _sampleTypes = sampleTypes;
         Console.WriteLine($"# alloc-check  ({RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, " +
             $"{Environment.ProcessorCount} cores, {(GCSettings.IsServerGC ? "Server" : "Workstation")} GC, " +
             $"concurrent={IsConcurrentGc()}, latency={GCSettings.LatencyMode})");
@@ -151,7 +151,7 @@ internal static class AllocCheck
         GC.WaitForPendingFinalizers();
         GC.Collect();
 
-        using var sampler = s_sampleTypes ? new AllocationSampler() : null;
+        using var sampler = _sampleTypes ? new AllocationSampler() : null;
         sampler?.Start();
         long total0 = GC.GetTotalAllocatedBytes(precise: true);
         long thread1 = 0;

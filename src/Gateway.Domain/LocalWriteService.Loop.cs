@@ -391,7 +391,8 @@ public sealed partial class LocalWriteService
                 _accepted[i].Message.TraceId,
                 message.TenantId,
                 message.ChatId,
-                new MessageCreated(message)) { CommittedAt = committedAt });
+                new MessageCreated(message))
+            { CommittedAt = committedAt });
             if (!publish.IsCompletedSuccessfully)
             {
                 await publish.ConfigureAwait(false);

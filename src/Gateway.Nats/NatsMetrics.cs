@@ -25,9 +25,9 @@ public static class NatsMetrics
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = WriteMetrics.LatencyBuckets });
 
     // Commands of this process's writers waiting for their chat's turn (one append in flight per chat).
-    private static long s_waiting;
+    private static long _waiting;
 
-    private static readonly IDisposable QueueSource = WriteMetrics.AddQueueSource(new object(), static () => Interlocked.Read(ref s_waiting));
+    private static readonly IDisposable QueueSource = WriteMetrics.AddQueueSource(new object(), static () => Interlocked.Read(ref _waiting));
 
     /// <summary>One append answered (<paramref name="issuedAt"/>: its <see cref="Stopwatch.GetTimestamp"/> when issued): its
     /// duration by result; a stored one is also a commit of one command; a lost race is a CAS retry.</summary>
@@ -64,14 +64,14 @@ public static class NatsMetrics
             return;
         }
 
-        Interlocked.Increment(ref s_waiting);
+        Interlocked.Increment(ref _waiting);
         try
         {
             await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            Interlocked.Decrement(ref s_waiting);
+            Interlocked.Decrement(ref _waiting);
         }
     }
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
-using Gateway.Nats;
 using Gateway.Domain.Ports;
+using Gateway.Nats;
 using Gateway.Server.Auth;
 using Gateway.Server.Config;
 using Gateway.Server.Connections;

@@ -48,7 +48,7 @@ public sealed class OutboundFrame : IBufferWriter<byte>
     // SmallBuffers hands out power-of-two lengths up to MaxSmallBuffer; anything longer came from the shared pool.
     private static void ReturnBuffer(byte[] buffer) =>
         (buffer.Length <= MaxSmallBuffer ? SmallBuffers : ArrayPool<byte>.Shared).Return(buffer);
-    private static int s_pooledCount;
+    private static int _pooledCount;
 
     private byte[] _buffer = [];
     private int _written;
@@ -100,7 +100,7 @@ public sealed class OutboundFrame : IBufferWriter<byte>
     {
         if (Pool.TryDequeue(out var frame))
         {
-            Interlocked.Decrement(ref s_pooledCount);
+            Interlocked.Decrement(ref _pooledCount);
         }
         else
         {
@@ -186,13 +186,13 @@ public sealed class OutboundFrame : IBufferWriter<byte>
         _written = 0;
         _sealed = false;
         ReturnBuffer(buffer);
-        if (Interlocked.Increment(ref s_pooledCount) <= MaxPooled)
+        if (Interlocked.Increment(ref _pooledCount) <= MaxPooled)
         {
             Pool.Enqueue(this);
         }
         else
         {
-            Interlocked.Decrement(ref s_pooledCount);
+            Interlocked.Decrement(ref _pooledCount);
         }
     }
 

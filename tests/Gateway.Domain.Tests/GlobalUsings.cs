@@ -1,3 +1,3 @@
 global using Gateway.Domain.Ports;
-global using Xunit;
 global using Microsoft.Extensions.Time.Testing;
+global using Xunit;

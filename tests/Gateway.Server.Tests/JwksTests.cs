@@ -218,8 +218,12 @@ public sealed class JwksTests
                 var p = k.Rsa.ExportParameters(false);
                 return new Dictionary<string, string>
                 {
-                    ["kty"] = "RSA", ["use"] = "sig", ["alg"] = "RS256", ["kid"] = k.KeyId,
-                    ["n"] = Base64UrlEncoder.Encode(p.Modulus), ["e"] = Base64UrlEncoder.Encode(p.Exponent),
+                    ["kty"] = "RSA",
+                    ["use"] = "sig",
+                    ["alg"] = "RS256",
+                    ["kid"] = k.KeyId,
+                    ["n"] = Base64UrlEncoder.Encode(p.Modulus),
+                    ["e"] = Base64UrlEncoder.Encode(p.Exponent),
                 };
             });
             return JsonSerializer.Serialize(new { keys });

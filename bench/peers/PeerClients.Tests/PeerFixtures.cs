@@ -11,7 +11,7 @@ namespace PeerClients.Tests;
 public abstract class PeerFixture : IAsyncLifetime
 {
     // Generous: a first SignalR start includes a Release build (about 10-40 s on two shared cores).
-    private static readonly TimeSpan s_readyTimeout = TimeSpan.FromSeconds(150);
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(150);
 
     private PeerProcess? _open;
     private PeerProcess? _secured;
@@ -39,8 +39,8 @@ public abstract class PeerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _open = await PeerProcess.StartAsync(Name, new Dictionary<string, string>(), s_readyTimeout);
-        _secured = await PeerProcess.StartAsync(Name, SecuredEnvironment, s_readyTimeout);
+        _open = await PeerProcess.StartAsync(Name, new Dictionary<string, string>(), ReadyTimeout);
+        _secured = await PeerProcess.StartAsync(Name, SecuredEnvironment, ReadyTimeout);
     }
 
     public async Task DisposeAsync()

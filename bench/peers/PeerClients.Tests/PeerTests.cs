@@ -11,7 +11,7 @@ namespace PeerClients.Tests;
 /// </summary>
 public abstract class PeerTests<TFixture>(TFixture fixture) where TFixture : PeerFixture
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ExpectTimeout = TimeSpan.FromSeconds(10);
 
     [Fact]
     public async Task TwoMembersExchangeMessagesBothWaysAndAnotherRoomGetsNothing()
@@ -38,20 +38,20 @@ public abstract class PeerTests<TFixture>(TFixture fixture) where TFixture : Pee
 
         var fromAlice = Encoding.UTF8.GetBytes("from alice " + new string('a', 100));
         await alice.PublishAsync(room, fromAlice, cts.Token);
-        await toBob.ExpectAsync(room, fromAlice, s_timeout);
-        await toAlice.ExpectAsync(room, fromAlice, s_timeout);
+        await toBob.ExpectAsync(room, fromAlice, ExpectTimeout);
+        await toAlice.ExpectAsync(room, fromAlice, ExpectTimeout);
 
         var fromBob = new byte[1000];
         Random.Shared.NextBytes(fromBob);
         await bob.PublishAsync(room, fromBob, cts.Token);
-        await toAlice.ExpectAsync(room, fromBob, s_timeout);
-        await toBob.ExpectAsync(room, fromBob, s_timeout);
+        await toAlice.ExpectAsync(room, fromBob, ExpectTimeout);
+        await toBob.ExpectAsync(room, fromBob, ExpectTimeout);
 
         // Both broadcasts were fanned out before Carol publishes; whatever of them she would wrongly get is queued
         // ahead of her own message on her socket.
         var fromCarol = "carol"u8.ToArray();
         await carol.PublishAsync(otherRoom, fromCarol, cts.Token);
-        await toCarol.ExpectAsync(otherRoom, fromCarol, s_timeout);
+        await toCarol.ExpectAsync(otherRoom, fromCarol, ExpectTimeout);
         var carolSaw = toCarol.Seen;
         Assert.Single(carolSaw);
         Assert.Equal(0UL, carolSaw[0].Seq);
@@ -96,7 +96,7 @@ public abstract class PeerTests<TFixture>(TFixture fixture) where TFixture : Pee
 
             foreach (var (_, deliveries) in members)
             {
-                var received = await deliveries.ExpectCountAsync(room, messages, s_timeout);
+                var received = await deliveries.ExpectCountAsync(room, messages, ExpectTimeout);
                 Assert.Equal(messages, received.Count);
                 for (var i = 0; i < messages; i++)
                 {
@@ -139,7 +139,7 @@ public abstract class PeerTests<TFixture>(TFixture fixture) where TFixture : Pee
         await dave.SubscribeAsync(room, cts.Token);
         var payload = "hello"u8.ToArray();
         await dave.PublishAsync(room, payload, cts.Token);
-        await toDave.ExpectAsync(room, payload, s_timeout);
+        await toDave.ExpectAsync(room, payload, ExpectTimeout);
     }
 }
 

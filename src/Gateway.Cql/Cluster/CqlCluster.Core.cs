@@ -14,10 +14,10 @@ public sealed partial class CqlCluster
     private static readonly string[] EventTypes = ["TOPOLOGY_CHANGE", "STATUS_CHANGE", "SCHEMA_CHANGE"];
 
     [ThreadStatic]
-    private static CqlFrameBuilder? t_scratch;
+    private static CqlFrameBuilder? _scratch;
 
     [ThreadStatic]
-    private static CqlFrameBuilder? t_routingKey;
+    private static CqlFrameBuilder? _routingKey;
 
     private readonly CqlClusterOptions _options;
     private readonly CqlConnectionSettings _settings;
@@ -664,8 +664,8 @@ public sealed partial class CqlCluster
             return null;
         }
 
-        var scratch = t_scratch ??= new CqlFrameBuilder(64);
-        var key = t_routingKey ??= new CqlFrameBuilder(64);
+        var scratch = _scratch ??= new CqlFrameBuilder(64);
+        var key = _routingKey ??= new CqlFrameBuilder(64);
         return CqlRequests.WriteRoutingKey(scratch, key, prepared.PartitionKeyIndexes, prepared.Variables, values) ? Murmur3.Token(key.WrittenSpan) : null;
     }
 

@@ -14,25 +14,25 @@ namespace Gateway.Server.Fanout;
 internal static class DeferredWakes
 {
     [ThreadStatic]
-    private static List<ISubscriber>? t_pending;
+    private static List<ISubscriber>? _pending;
 
     [ThreadStatic]
-    private static int t_frames;
+    private static int _frames;
 
     /// <summary>Deferred frames (deliveries) since the last <see cref="WakeAll"/> on this thread.</summary>
-    public static int Frames => t_frames;
+    public static int Frames => _frames;
 
     /// <summary>Remembers a subscriber whose writer must be woken at the end of the pass.</summary>
-    public static void Add(ISubscriber subscriber) => (t_pending ??= new List<ISubscriber>(64)).Add(subscriber);
+    public static void Add(ISubscriber subscriber) => (_pending ??= new List<ISubscriber>(64)).Add(subscriber);
 
     /// <summary>Counts deferred deliveries, so a pass can end early once the first frames have waited long enough.</summary>
-    public static void CountFrames(int frames) => t_frames += frames;
+    public static void CountFrames(int frames) => _frames += frames;
 
     /// <summary>Wakes every subscriber deferred on this thread.</summary>
     public static void WakeAll()
     {
-        t_frames = 0;
-        if (t_pending is not { Count: > 0 } pending)
+        _frames = 0;
+        if (_pending is not { Count: > 0 } pending)
         {
             return;
         }

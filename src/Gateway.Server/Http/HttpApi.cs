@@ -204,7 +204,7 @@ internal static class HttpApi
             span?.SetTag(GatewayTracing.ChatTag, chatId);
             var result = await writer.SendAsync(new SendMessage(principal.TenantId, chatId, principal.UserId, key,
                 body.ContentType ?? "text/plain", content, body.ExpiresAt, GatewayTracing.Propagate(span, traceParent))
-                { TraceState = GatewayTracing.PropagateState(span, traceState) }, ct)
+            { TraceState = GatewayTracing.PropagateState(span, traceState) }, ct)
                 .ConfigureAwait(false);
             GatewayTracing.StopSend(span, result);
             return result.IsSuccess

@@ -327,20 +327,20 @@ internal sealed class ChaosClient
                 conn.Hello.TrySetResult();
                 break;
             case MessageFrame m:
-            {
-                var seq = m.Message.Seq;
-                _recorder.Delivered(new ChaosDelivery(_user, m.ChatId, seq, m.Message.MessageId, m.Message.SenderId,
-                    Encoding.UTF8.GetString(m.Message.Content.Span), conn.Number, _recorder.Now));
-                lock (_lock)
                 {
-                    if (_cursors.TryGetValue(m.ChatId, out var c) && seq > c)
+                    var seq = m.Message.Seq;
+                    _recorder.Delivered(new ChaosDelivery(_user, m.ChatId, seq, m.Message.MessageId, m.Message.SenderId,
+                        Encoding.UTF8.GetString(m.Message.Content.Span), conn.Number, _recorder.Now));
+                    lock (_lock)
                     {
-                        _cursors[m.ChatId] = seq; // §8: a seq above cursor + 1 is applied too (the cursor jumps)
+                        if (_cursors.TryGetValue(m.ChatId, out var c) && seq > c)
+                        {
+                            _cursors[m.ChatId] = seq; // §8: a seq above cursor + 1 is applied too (the cursor jumps)
+                        }
                     }
-                }
 
-                break;
-            }
+                    break;
+                }
 
             case SendAckFrame ack:
                 if (conn.Requests.TryRemove(ack.RequestId, out var acked))
@@ -391,18 +391,18 @@ internal sealed class ChaosClient
                 _recorder.Event($"{_user} connection {conn.Number}: error {error.Code} {error.Message} for request {error.RequestId}");
                 break;
             case SubscribedFrame s:
-            {
-                conn.Subscribes.TryRemove(s.RequestId, out _);
-                var refused = s.Results.Where(r => r.Code != ErrorCode.None).Select(r => r.ChatId).ToArray();
-                if (refused.Length > 0)
                 {
-                    _recorder.Count("subscribe-refused");
-                    _recorder.Event($"{_user} connection {conn.Number}: subscribe refused for {string.Join(",", s.Results.Where(r => r.Code != ErrorCode.None).Select(r => $"{r.ChatId}={r.Code}"))}");
-                    _ = ResubscribeLaterAsync(conn, refused);
-                }
+                    conn.Subscribes.TryRemove(s.RequestId, out _);
+                    var refused = s.Results.Where(r => r.Code != ErrorCode.None).Select(r => r.ChatId).ToArray();
+                    if (refused.Length > 0)
+                    {
+                        _recorder.Count("subscribe-refused");
+                        _recorder.Event($"{_user} connection {conn.Number}: subscribe refused for {string.Join(",", s.Results.Where(r => r.Code != ErrorCode.None).Select(r => $"{r.ChatId}={r.Code}"))}");
+                        _ = ResubscribeLaterAsync(conn, refused);
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case RevokedFrame r:
                 _recorder.Count("revoked");

@@ -19,12 +19,12 @@ internal static class WebSocketConnector
     private const int SolIp = 0;
     private const int IpBindAddressNoPort = 24;
 
-    private static readonly ConcurrentDictionary<IPEndPoint, HttpMessageInvoker> s_invokers = new();
+    private static readonly ConcurrentDictionary<IPEndPoint, HttpMessageInvoker> Invokers = new();
 
     public static Task ConnectAsync(ClientWebSocket socket, Uri uri, IPEndPoint? localEndPoint, CancellationToken ct)
         => localEndPoint is null
             ? socket.ConnectAsync(uri, ct)
-            : socket.ConnectAsync(uri, s_invokers.GetOrAdd(localEndPoint, CreateInvoker), ct);
+            : socket.ConnectAsync(uri, Invokers.GetOrAdd(localEndPoint, CreateInvoker), ct);
 
     private static HttpMessageInvoker CreateInvoker(IPEndPoint localEndPoint)
     {
