@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gateway.Server.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -51,7 +52,7 @@ public sealed partial class LoggingTests
     [Fact]
     public void The_throttle_lets_one_line_through_per_period_and_counts_the_rest()
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider();
         var throttle = new LogThrottle(time, TimeSpan.FromSeconds(10));
         Assert.True(throttle.TryEnter(out var suppressed));
         Assert.Equal(0, suppressed);
@@ -131,15 +132,4 @@ public sealed partial class LoggingTests
 
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (info|warn|fail|crit|dbug|trce): ")]
     private static partial Regex IsoLine();
-
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
 }

@@ -1,5 +1,6 @@
 using Gateway.Server.Connections;
 using Gateway.Server.Sessions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Gateway.Server.Tests;
 
@@ -7,17 +8,7 @@ namespace Gateway.Server.Tests;
 /// user's connections and HTTP requests, and dropped once no connection is open and every bucket is full.</summary>
 public sealed class UserLimitsTests
 {
-    /// <summary>A clock that moves only when told (monotonic timestamps in ticks).</summary>
-    private sealed class ManualClock : TimeProvider
-    {
-        public long Ticks { get; set; } = TimeSpan.TicksPerHour;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Ticks;
-    }
-
-    private static UserLimits Create(ManualClock clock) => new(new GatewayOptions
+    private static UserLimits Create(FakeTimeProvider clock) => new(new GatewayOptions
     {
         SendsPerSecond = 1,
         SendBurst = 3,
@@ -32,7 +23,7 @@ public sealed class UserLimitsTests
     [Fact]
     public void Each_kind_has_its_own_bucket_with_its_own_burst_and_refill()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var limits = Create(clock);
         var user = new ConnectionLimiter.User();
         for (var i = 0; i < 3; i++)
@@ -52,7 +43,7 @@ public sealed class UserLimitsTests
         Assert.True(limits.TryTake(user, RateKind.Typing, out _));
         Assert.False(limits.TryTake(user, RateKind.Typing, out _));
 
-        clock.Ticks += TimeSpan.TicksPerSecond;
+        clock.Advance(TimeSpan.FromSeconds(1));
         Assert.True(limits.TryTake(user, RateKind.Send, out _));
         Assert.False(limits.TryTake(user, RateKind.Send, out _));
     }
@@ -60,7 +51,7 @@ public sealed class UserLimitsTests
     [Fact]
     public void A_users_connections_share_the_buckets_and_the_entry_is_dropped_once_idle_and_full()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var limits = Create(clock);
         using var limiter = new ConnectionLimiter(new GatewayOptions { MaxConnectionsPerUser = 0 }, clock);
         Assert.True(limiter.TryAdmitUser("t1", "alice", out var first));
@@ -92,7 +83,7 @@ public sealed class UserLimitsTests
         limiter.ReleaseUser("t1", "alice");
 
         // Once every bucket is full again the entry says nothing a fresh one would not: the sweep drops it.
-        clock.Ticks += TimeSpan.TicksPerSecond;
+        clock.Advance(TimeSpan.FromSeconds(1));
         limiter.Sweep();
         Assert.Equal(2, limiter.TrackedUsers);
         Assert.True(limiter.TryAdmitUser("t1", "alice", out var again));
@@ -101,7 +92,7 @@ public sealed class UserLimitsTests
         limiter.ReleaseUser("t1", "alice");
         limiter.ReleaseUser("t1", "bob");
         limiter.ReleaseUser("t2", "alice");
-        clock.Ticks += TimeSpan.TicksPerSecond;
+        clock.Advance(TimeSpan.FromSeconds(1));
         limiter.Sweep();
         Assert.Equal(0, limiter.TrackedUsers);
     }
@@ -109,7 +100,7 @@ public sealed class UserLimitsTests
     [Fact]
     public void A_user_without_a_connection_shares_the_buckets_of_its_connections()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var limits = Create(clock);
         using var limiter = new ConnectionLimiter(new GatewayOptions { MaxConnectionsPerUser = 0 }, clock);
 
@@ -131,7 +122,7 @@ public sealed class UserLimitsTests
         Assert.True(limiter.TryTakeWithoutConnection("t1", "bob", limits, RateKind.Send, out _)); // per user
         limiter.ReleaseUser("t1", "alice");
 
-        clock.Ticks += 3 * TimeSpan.TicksPerSecond;
+        clock.Advance(TimeSpan.FromSeconds(3));
         limiter.Sweep();
         Assert.Equal(0, limiter.TrackedUsers);
     }
@@ -139,7 +130,7 @@ public sealed class UserLimitsTests
     [Fact]
     public void Concurrent_takes_never_exceed_the_burst()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var limits = new UserLimits(new GatewayOptions { SendsPerSecond = 0.001, SendBurst = 1000 }, clock);
         var user = new ConnectionLimiter.User();
         var taken = 0;
