@@ -14,16 +14,6 @@ public sealed class ClusterTests
         return b.Build();
     }
 
-    private static async Task Eventually(Func<bool> condition, string what, int timeoutMs = 5000)
-    {
-        var until = Environment.TickCount64 + timeoutMs;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < until, $"Timed out waiting for: {what}");
-            await Task.Delay(10);
-        }
-    }
-
     private static byte[] Prepared(byte[] id, CqlTypeCode pkType) => TestWire.Body(b =>
     {
         b.WriteInt(4);
@@ -260,7 +250,7 @@ public sealed class ClusterTests
         server.RefuseHandshake = true;
         var acceptedBefore = server.Accepted;
         server.DropAll();
-        await Eventually(() => !cluster.Hosts[0].IsUp, "the node to be marked down");
+        await Poll.UntilAsync(() => !cluster.Hosts[0].IsUp, "the node to be marked down");
         var requestWhileDown = await Assert.ThrowsAsync<CqlNoHostAvailableException>(() => cluster.QueryAsync("SELECT 1"));
         Assert.Empty(requestWhileDown.Errors);
 
@@ -271,7 +261,7 @@ public sealed class ClusterTests
         Assert.InRange(attempts, 2, 24);
 
         server.RefuseHandshake = false;
-        await Eventually(() => cluster.Hosts[0].IsUp, "the node to come back up");
+        await Poll.UntilAsync(() => cluster.Hosts[0].IsUp, "the node to come back up");
         using var result = await cluster.QueryAsync("SELECT 1");
         Assert.Equal(CqlResultKind.Void, result.Kind);
     }
@@ -303,7 +293,7 @@ public sealed class ClusterTests
             var key = CqlValue.Blob("test"u8.ToArray());
             var once = cluster.ExecuteAsync(prepared, [key]);
             var retried = cluster.ExecuteAsync(prepared, [key], new CqlStatementOptions { Idempotent = true });
-            await Eventually(() => held.Count == 2, "both requests at B");
+            await Poll.UntilAsync(() => held.Count == 2, "both requests at B");
 
             await a.BroadcastAsync(TestWire.Frame(CqlOpcode.Event, -1, TestWire.Body(w =>
             {
@@ -357,23 +347,23 @@ public sealed class ClusterTests
             }));
 
             await a.BroadcastAsync(Event("STATUS_CHANGE", "DOWN", b.Port));
-            await Eventually(() => events.Count == 1, "the DOWN event");
+            await Poll.UntilAsync(() => events.Count == 1, "the DOWN event");
             var down = events.Single();
             Assert.Equal((CqlClusterEventKind.NodeDown, $"127.0.0.1:{b.Port}", (bool?)false), (down.Event.Kind, down.Event.Address, down.UpThen));
 
             await a.BroadcastAsync(Event("STATUS_CHANGE", "UP", b.Port));
-            await Eventually(() => events.Count == 2, "the UP event");
-            await Eventually(() => cluster.Hosts.Single(h => h.Address == $"127.0.0.1:{b.Port}").IsUp, "B back up");
+            await Poll.UntilAsync(() => events.Count == 2, "the UP event");
+            await Poll.UntilAsync(() => cluster.Hosts.Single(h => h.Address == $"127.0.0.1:{b.Port}").IsUp, "B back up");
 
             a.Peers.Add((IPAddress.Loopback, c.Port, c.Tokens));
             await a.BroadcastAsync(Event("TOPOLOGY_CHANGE", "NEW_NODE", c.Port));
-            await Eventually(() => events.Count == 3, "the NEW_NODE event");
+            await Poll.UntilAsync(() => events.Count == 3, "the NEW_NODE event");
             Assert.Equal((CqlClusterEventKind.NodeAdded, 3), (events.Last().Event.Kind, events.Last().HostsThen));
             Assert.Equal(1, cluster.Hosts.Single(h => h.Address == $"127.0.0.1:{c.Port}").TokenCount);
 
             a.Peers.RemoveAt(a.Peers.Count - 1);
             await a.BroadcastAsync(Event("TOPOLOGY_CHANGE", "REMOVED_NODE", c.Port));
-            await Eventually(() => events.Count == 4, "the REMOVED_NODE event");
+            await Poll.UntilAsync(() => events.Count == 4, "the REMOVED_NODE event");
             Assert.Equal((CqlClusterEventKind.NodeRemoved, 2), (events.Last().Event.Kind, events.Last().HostsThen));
 
             await a.BroadcastAsync(TestWire.Frame(CqlOpcode.Event, -1, TestWire.Body(w =>
@@ -384,7 +374,7 @@ public sealed class ClusterTests
                 w.WriteString("ks");
                 w.WriteString("t2");
             })));
-            await Eventually(() => events.Count == 5, "the SCHEMA_CHANGE event");
+            await Poll.UntilAsync(() => events.Count == 5, "the SCHEMA_CHANGE event");
             Assert.Equal(new CqlSchemaChange("CREATED", "TABLE", "ks", "t2", null), events.Last().Event.SchemaChange);
         }
     }

@@ -21,16 +21,6 @@ public sealed class ConnectionTests
         return b.WrittenSpan.ToArray();
     }
 
-    private static async Task Eventually(Func<bool> condition, string what, int timeoutMs = 5000)
-    {
-        var until = Environment.TickCount64 + timeoutMs;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < until, $"Timed out waiting for: {what}");
-            await Task.Delay(10);
-        }
-    }
-
     [Fact]
     public async Task A_thousand_concurrent_requests_on_one_connection_are_matched_when_answered_out_of_order()
     {
@@ -44,7 +34,7 @@ public sealed class ConnectionTests
         await using var connection = await Open(server, Settings());
 
         var tasks = Enumerable.Range(0, 1000).Select(i => connection.RequestAsync(Query($"q{i}"), TimeSpan.FromSeconds(10))).ToArray();
-        await Eventually(() => held.Count == 1000, "all 1000 requests at the server");
+        await Poll.UntilAsync(() => held.Count == 1000, "all 1000 requests at the server");
         Assert.Equal(1000, held.Select(h => h.Item2.Stream).Distinct().Count());
 
         // Answer in a shuffled order, each with its own query text as the keyspace so a mix-up would show.
@@ -83,7 +73,7 @@ public sealed class ConnectionTests
         await using var connection = await Open(server, Settings(maxRequests: 2));
 
         await Assert.ThrowsAsync<CqlTimeoutException>(() => connection.RequestAsync(Query("slow"), TimeSpan.FromMilliseconds(100)));
-        await Eventually(() => held.Count == 1, "the slow request at the server");
+        await Poll.UntilAsync(() => held.Count == 1, "the slow request at the server");
         var slowStream = held.Single().R.Stream;
 
         // One id is still reserved for the late answer, so a second request in flight exhausts the two ids.
@@ -104,14 +94,14 @@ public sealed class ConnectionTests
         };
         var hold = connection.RequestAsync(Query("hold"), TimeSpan.FromSeconds(5));
         await Assert.ThrowsAsync<CqlNotSentException>(() => connection.RequestAsync(Query("refused"), TimeSpan.FromSeconds(5)));
-        await Eventually(() => server.Received.Any(r => r.Opcode == CqlOpcode.Query && r.Text == "hold"), "the second request at the server");
+        await Poll.UntilAsync(() => server.Received.Any(r => r.Opcode == CqlOpcode.Query && r.Text == "hold"), "the second request at the server");
         Assert.NotEqual(slowStream, server.Received.Single(r => r.Opcode == CqlOpcode.Query && r.Text == "hold").Stream);
         Assert.DoesNotContain(server.Received, r => r.Opcode == CqlOpcode.Query && r.Text == "refused");
 
         // The late answer frees the id; it is not taken for anyone else's response.
         var (c0, r0) = held.Single();
         await c0.ReplyAsync(r0, CqlOpcode.Result, TestWire.SetKeyspace("late"));
-        await Eventually(() => connection.InFlight == 1, "the late answer to release its id");
+        await Poll.UntilAsync(() => connection.InFlight == 1, "the late answer to release its id");
         using (var again = CqlResponses.ReadResult(await connection.RequestAsync(Query("again"), TimeSpan.FromSeconds(5))))
         {
             Assert.Equal("again", again.Keyspace);
@@ -135,14 +125,14 @@ public sealed class ConnectionTests
         await using var connection = await Open(server, Settings());
         using var cts = new CancellationTokenSource();
         var request = connection.RequestAsync(Query("q"), TimeSpan.FromSeconds(30), cts.Token);
-        await Eventually(() => held.Count == 1, "the request at the server");
+        await Poll.UntilAsync(() => held.Count == 1, "the request at the server");
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
         Assert.Equal(1, connection.InFlight);
 
         var (c, r) = held.Single();
         await c.ReplyAsync(r, CqlOpcode.Result, TestWire.Void());
-        await Eventually(() => connection.InFlight == 0, "the late answer to free the id");
+        await Poll.UntilAsync(() => connection.InFlight == 0, "the late answer to free the id");
     }
 
     [Fact]
@@ -152,7 +142,7 @@ public sealed class ConnectionTests
         await using var connection = await Open(server, Settings(heartbeatSeconds: 0.1, requestTimeoutSeconds: 0.3));
         var handshakeOptions = server.Received.Count(r => r.Opcode == CqlOpcode.Options);
 
-        await Eventually(() => server.Received.Count(r => r.Opcode == CqlOpcode.Options) >= handshakeOptions + 2, "two heartbeats");
+        await Poll.UntilAsync(() => server.Received.Count(r => r.Opcode == CqlOpcode.Options) >= handshakeOptions + 2, "two heartbeats");
         Assert.False(connection.IsClosed);
 
         server.AnswerHeartbeats = false;
@@ -169,7 +159,7 @@ public sealed class ConnectionTests
         server.Handler = (_, _) => Task.CompletedTask;
         await using var connection = await Open(server, Settings());
         var pending = Enumerable.Range(0, 20).Select(i => connection.RequestAsync(Query($"q{i}"), TimeSpan.FromSeconds(30))).ToArray();
-        await Eventually(() => server.Received.Count(r => r.Opcode == CqlOpcode.Query) == 20, "the requests at the server");
+        await Poll.UntilAsync(() => server.Received.Count(r => r.Opcode == CqlOpcode.Query) == 20, "the requests at the server");
 
         server.DropAll();
 

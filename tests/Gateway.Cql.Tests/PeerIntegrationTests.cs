@@ -43,16 +43,6 @@ public sealed class PeerIntegrationTests
         }
     }
 
-    private static async Task Eventually(Func<bool> condition, string what)
-    {
-        var until = Environment.TickCount64 + (long)Bound.TotalMilliseconds;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < until, $"Timed out waiting for: {what}");
-            await Task.Delay(20);
-        }
-    }
-
     private static long TextToken(string key) => Murmur3.Token(Encoding.UTF8.GetBytes(key));
 
     /// <summary>A text partition key whose primary replica is <paramref name="node"/>.</summary>
@@ -265,22 +255,22 @@ public sealed class PeerIntegrationTests
         owner.ResponseDelay = slow;
         var before = owner.Requests(Execute);
         var write = client.ExecuteAsync(insert, [key, "once"], options);
-        await Eventually(() => owner.Requests(Execute) > before, "the write reached its replica");
+        await Poll.UntilAsync(() => owner.Requests(Execute) > before, "the write reached its replica");
         await owner.StopAsync().WaitAsync(Bound);
         var failed = await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(Bound));
         Assert.IsType<CqlConnectionException>(failed);
-        await Eventually(() => !Host(client, owner).IsUp, "the client marks the stopped node down");
+        await Poll.UntilAsync(() => !Host(client, owner).IsUp, "the client marks the stopped node down");
 
         owner.ResponseDelay = TimeSpan.Zero;
         await owner.StartAsync().WaitAsync(Bound);
-        await Eventually(() => Host(client, owner).IsUp, "the client marks the restarted node up");
+        await Poll.UntilAsync(() => Host(client, owner).IsUp, "the client marks the restarted node up");
 
         // Idempotent: the same loss is retried on the next replica.
         owner.ResponseDelay = slow;
         before = owner.Requests(Execute);
         var others = peer.Nodes.Where(n => n != owner).Sum(n => n.Requests(Execute));
         var retried = client.ExecuteAsync(insert, [key, "twice"], options with { Idempotent = true });
-        await Eventually(() => owner.Requests(Execute) > before, "the idempotent write reached its replica");
+        await Poll.UntilAsync(() => owner.Requests(Execute) > before, "the idempotent write reached its replica");
         await owner.StopAsync().WaitAsync(Bound);
         using (var _ = await retried.WaitAsync(Bound))
         {
@@ -290,10 +280,10 @@ public sealed class PeerIntegrationTests
         Assert.Equal("twice", peer.Table("ks", "kv")!.Rows.Single(r => r.Text("k") == key).Text("v"));
 
         // Back again: the client reconnects and routes the key to its replica again.
-        await Eventually(() => !Host(client, owner).IsUp, "the client marks the stopped node down");
+        await Poll.UntilAsync(() => !Host(client, owner).IsUp, "the client marks the stopped node down");
         owner.ResponseDelay = TimeSpan.Zero;
         await owner.StartAsync().WaitAsync(Bound);
-        await Eventually(() => Host(client, owner).IsUp, "the client marks the restarted node up");
+        await Poll.UntilAsync(() => Host(client, owner).IsUp, "the client marks the restarted node up");
         before = owner.Requests(Execute);
         for (var i = 0; i < 5; i++)
         {
@@ -313,9 +303,9 @@ public sealed class PeerIntegrationTests
         Assert.Equal(3, client.Hosts.Count);
 
         var added = await peer.AddNodeAsync().WaitAsync(Bound);
-        await Eventually(() => events.Any(e => e.Kind == CqlClusterEventKind.NodeAdded && e.Address == added.Address), "NodeAdded");
+        await Poll.UntilAsync(() => events.Any(e => e.Kind == CqlClusterEventKind.NodeAdded && e.Address == added.Address), "NodeAdded");
         Assert.Equal(4, client.Hosts.Count);
-        await Eventually(() => Host(client, added).IsUp, "the new node's pool opens");
+        await Poll.UntilAsync(() => Host(client, added).IsUp, "the new node's pool opens");
         Assert.Equal(added.Tokens.Count, Host(client, added).TokenCount);
 
         // The new node owns part of the ring now: its keys go to it.
@@ -328,7 +318,7 @@ public sealed class PeerIntegrationTests
         Assert.Contains(added.Log, r => r.Opcode == Execute && r.IsReplica == true);
 
         await peer.RemoveNodeAsync(added).WaitAsync(Bound);
-        await Eventually(() => events.Any(e => e.Kind == CqlClusterEventKind.NodeRemoved && e.Address == added.Address), "NodeRemoved");
+        await Poll.UntilAsync(() => events.Any(e => e.Kind == CqlClusterEventKind.NodeRemoved && e.Address == added.Address), "NodeRemoved");
         Assert.Equal(3, client.Hosts.Count);
         Assert.DoesNotContain(client.Hosts, h => h.Address == added.Address);
 

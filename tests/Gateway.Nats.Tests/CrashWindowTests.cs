@@ -84,7 +84,7 @@ public sealed class CrashWindowTests
                 history.Select(m => (m.Seq, (string?)m.MessageId)));
         }
 
-        await AssertEventuallyAsync(() => live.Count == acks.Count);
+        await Poll.UntilAsync(() => live.Count == acks.Count, "every acknowledged message delivered live", Within);
         AssertOnePerSeq([.. live], acks);
         await writer2.CrashAsync();
     }
@@ -190,7 +190,7 @@ public sealed class CrashWindowTests
         gateA.Block();
         await SendAsync(writerB.Service, acks, "c1", "a-2");
         string? reason = null;
-        await AssertEventuallyAsync(() => !writerA.Projector.IsHealthy(out reason));
+        await Poll.UntilAsync(() => !writerA.Projector.IsHealthy(out reason), "the stalled projection reported unhealthy", Within);
         Assert.Contains("no progress", reason);
         var last = await bed.LastStreamSeqAsync();
         var refusedAt = DateTime.UtcNow;
@@ -219,9 +219,9 @@ public sealed class CrashWindowTests
 
         // Once the store takes writes again, A catches up and is healthy.
         gateA.Release();
-        await AssertEventuallyAsync(() => writerA.Projector.AppliedThrough("t1", "c1") >= last);
+        await Poll.UntilAsync(() => writerA.Projector.AppliedThrough("t1", "c1") >= last, "the projection caught up", Within);
         Assert.Equal(2UL, await storeA.GetHeadAsync("t1", "c1"));
-        await AssertEventuallyAsync(() => writerA.Projector.IsHealthy(out _));
+        await Poll.UntilAsync(() => writerA.Projector.IsHealthy(out _), "the projection healthy again", Within);
         await writerA.CrashAsync();
         await writerB.CrashAsync();
     }
@@ -251,16 +251,6 @@ public sealed class CrashWindowTests
         {
             var ack = acks[(m.ChatId, m.ClientMessageId)];
             Assert.Equal((ack.Seq, ack.MessageId), (m.Seq, (string?)m.MessageId));
-        }
-    }
-
-    private static async Task AssertEventuallyAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Within;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
-            await Task.Delay(20);
         }
     }
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Gateway.Protocol;
-using Gateway.Server.Tests;
 using Microsoft.Extensions.DependencyInjection;
 using NATS.Client.Core;
 

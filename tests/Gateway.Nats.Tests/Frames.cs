@@ -1,5 +1,4 @@
 using Gateway.Protocol;
-using Gateway.Server.Tests;
 
 namespace Gateway.Nats.Tests;
 

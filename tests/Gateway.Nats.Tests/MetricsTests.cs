@@ -1,6 +1,4 @@
 using Gateway.Protocol;
-using Gateway.Server.Tests;
-using Gateway.TestUtilities;
 
 namespace Gateway.Nats.Tests;
 

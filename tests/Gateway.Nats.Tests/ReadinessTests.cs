@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gateway.TestUtilities;
 
 namespace Gateway.Nats.Tests;
 

@@ -2,7 +2,6 @@ using System.Text;
 using Gateway.Cql;
 using Gateway.Cql.TestPeer;
 using Gateway.Protocol;
-using Gateway.Server.Tests;
 using Gateway.Storage.Scylla;
 
 namespace Gateway.Nats.Tests;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Gateway.Protocol;
-using Gateway.TestUtilities;
 
 namespace Gateway.Server.Tests;
 

@@ -72,7 +72,7 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
             }))).ToList();
 
             // Traffic flows, then the host stops (as on SIGTERM).
-            await PollAsync(() => acked.Count >= 20, "20 acknowledged sends before the stop");
+            await Poll.UntilAsync(() => acked.Count >= 20, "20 acknowledged sends before the stop");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var stopping = gw.DisposeAsync().AsTask();
 
@@ -180,16 +180,6 @@ public sealed class DrainTests(Xunit.Abstractions.ITestOutputHelper output)
             }
 
             onFrame(frame);
-        }
-    }
-
-    private static async Task PollAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
-            await Task.Delay(10);
         }
     }
 

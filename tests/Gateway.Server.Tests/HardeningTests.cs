@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Gateway.Protocol;
-using Gateway.TestUtilities;
 using Xunit.Abstractions;
 
 namespace Gateway.Server.Tests;

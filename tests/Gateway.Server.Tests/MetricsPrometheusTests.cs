@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Gateway.Protocol;
-using Gateway.TestUtilities;
 
 namespace Gateway.Server.Tests;
 

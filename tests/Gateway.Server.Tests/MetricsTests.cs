@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Gateway.Protocol;
-using Gateway.TestUtilities;
 
 namespace Gateway.Server.Tests;
 

@@ -4,8 +4,9 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography.X509Certificates;
 using Gateway.Protocol;
+using Xunit;
 
-namespace Gateway.Server.Tests;
+namespace Gateway.TestUtilities;
 
 /// <summary>How <see cref="WsClient"/> connects: Origin header, local source address, trusted TLS certificate.</summary>
 public sealed record ConnectSettings(string? Origin = null, IPAddress? LocalAddress = null, X509Certificate2? TrustedCertificate = null);
