@@ -29,15 +29,7 @@ internal static class RpcCodec
         w.Write(c.ClientMessageId);
         w.Write(c.ContentType);
         w.Write(c.Content.Span);
-        if (c.ExpiresAt is { } e)
-        {
-            w.Write(e);
-        }
-        else
-        {
-            w.WriteNil();
-        }
-
+        WireCodec.WriteNullable(ref w, c.ExpiresAt);
         WireCodec.WriteNullable(ref w, c.TraceId);
     }, 256 + c.Content.Length);
 
@@ -49,7 +41,7 @@ internal static class RpcCodec
         var r = new MessagePackReader(bytes);
         var n = r.ReadArrayHeader();
         var c = new SendMessage(r.ReadString()!, r.ReadString()!, r.ReadString()!, r.ReadString()!, r.ReadString()!,
-            r.ReadBytes() is { } b ? Contiguous(b) : ReadOnlyMemory<byte>.Empty, r.TryReadNil() ? null : r.ReadInt64(), WireCodec.ReadNullableString(ref r));
+            r.ReadBytes() is { } b ? WireCodec.Contiguous(b) : ReadOnlyMemory<byte>.Empty, r.TryReadNil() ? null : r.ReadInt64(), WireCodec.ReadNullableString(ref r));
         SkipRest(ref r, n, 8);
         return c;
     }
@@ -191,10 +183,6 @@ internal static class RpcCodec
         head = r.ReadUInt64();
         return r;
     }
-
-    // A request in one array (every request the writer serves) is sliced; only a request split across segments has to
-    // be joined into one array.
-    private static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> bytes) => bytes.IsSingleSegment ? bytes.First : bytes.ToArray();
 
     private static void SkipRest(ref MessagePackReader r, int n, int known)
     {

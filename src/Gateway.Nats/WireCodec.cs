@@ -175,15 +175,7 @@ public static class WireCodec
         w.Write(m.SentAt);
         w.Write(m.ContentType);
         w.Write(m.Content.Span);
-        if (m.ExpiresAt is { } e)
-        {
-            w.Write(e);
-        }
-        else
-        {
-            w.WriteNil();
-        }
-
+        WriteNullable(ref w, m.ExpiresAt);
         w.Write(m.ClientMessageId);
     }
 
@@ -199,7 +191,7 @@ public static class WireCodec
         var sentAt = r.ReadInt64();
         var contentType = r.ReadString()!;
         // Only bytes split across segments have to be joined into one array; a NATS payload is one array.
-        var content = r.ReadBytes() is { } c ? (c.IsSingleSegment ? c.First : c.ToArray()) : ReadOnlyMemory<byte>.Empty;
+        var content = r.ReadBytes() is { } c ? Contiguous(c) : ReadOnlyMemory<byte>.Empty;
         long? expiresAt = r.TryReadNil() ? null : r.ReadInt64();
         var clientMessageId = r.ReadString()!;
         for (var i = 8; i < n; i++)
@@ -233,6 +225,24 @@ public static class WireCodec
 
         return values;
     }
+
+    /// <summary>Writes a number or nil.</summary>
+    public static void WriteNullable(ref MessagePackWriter w, long? value)
+    {
+        if (value is { } v)
+        {
+            w.Write(v);
+        }
+        else
+        {
+            w.WriteNil();
+        }
+    }
+
+    /// <summary>Bytes read from a NATS payload, as memory the decoded value may keep: a slice when they lie in one
+    /// segment (every payload NATS hands over is one array allocated for that message), a copy only when they straddle
+    /// segments.</summary>
+    public static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> bytes) => bytes.IsSingleSegment ? bytes.First : bytes.ToArray();
 
     /// <summary>Writes a string or nil.</summary>
     public static void WriteNullable(ref MessagePackWriter w, string? value)
