@@ -205,11 +205,11 @@ public sealed class WriterRpcServer : IAsyncDisposable
                 return RpcCodec.EncodeReadReply(await _history.GetHeadAsync(k.TenantId, k.ChatId, ct).ConfigureAwait(false), null, null, null);
             case ReadOp.After:
                 // The store first catches up with the log as it was when the read began (one log read, shared by the
-                // coalesced callers), so a catch-up never stops short of an acknowledged message. Then head first, from
-                // the same store: every seq up to it is in the store, so a short page means "all seen".
+                // coalesced callers), so a catch-up never stops short of an acknowledged message. Then head and page in
+                // one read of the store: every seq up to the head is in it and the page stops there, so a short page
+                // means "all seen".
                 await _writer.WaitForHistoryAsync(k.TenantId, k.ChatId, ct).ConfigureAwait(false);
-                var head = await _history.GetHeadAsync(k.TenantId, k.ChatId, ct).ConfigureAwait(false);
-                var page = await _history.ReadAfterAsync(k.TenantId, k.ChatId, k.Seq, k.Limit, ct).ConfigureAwait(false);
+                var (head, page) = await _history.ReadCatchUpAsync(k.TenantId, k.ChatId, k.Seq, k.Limit, ct).ConfigureAwait(false);
                 return RpcCodec.EncodeReadReply(head, page, null, null);
             case ReadOp.Before:
                 return RpcCodec.EncodeReadReply(0, await _history.ReadBeforeAsync(k.TenantId, k.ChatId, k.Seq, k.Limit, ct).ConfigureAwait(false), null, null);

@@ -17,7 +17,8 @@ namespace Gateway.Storage.Scylla;
 /// written in an order that keeps every reader's view valid at each step: messages and idempotency records first,
 /// then membership and chat heads, then (for a projection) the checkpoint. A head therefore never points past a message
 /// that is not stored, and a crash between the steps leaves writes that the replay of the same entries repeats with
-/// identical values.</para>
+/// identical values. The messages of one batch are written concurrently, so until its heads are written they can be
+/// visible with holes between them: reads forward stop at the head they read first and never return them.</para>
 /// <para><b>Write timestamps.</b> A projection batch writes every cell with the batch's checkpoint (its last log
 /// position) as the CQL write timestamp, and a checkpoint only grows, so a later entry's effect always wins over an
 /// earlier one's — also when a writer that lost its lease, or a replay after a crash, writes late. The direct write
@@ -549,16 +550,21 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
         var from = afterSeq + 1;
         for (long bucket = Bucket(from), last = Bucket(head); bucket <= last && result.Count < limit; bucket++)
         {
-            await ReadBucketAsync(_q.SelectFrom, tenantId, chatId, bucket, (long)from, limit, now, result, cancellationToken).ConfigureAwait(false);
+            await ReadBucketAsync(_q.SelectFrom, tenantId, chatId, bucket, (long)from, limit, now, result, cancellationToken, upTo: (long)head).ConfigureAwait(false);
         }
 
         return result;
     }
 
     /// <summary>Adds up to <paramref name="limit"/> − count live messages of one bucket, from <paramref name="bound"/>
-    /// (inclusive) on in the statement's direction. Expired messages do not count toward the limit, so a page that held
-    /// some is followed by another from where it ended, until the limit is met or the bucket ends.</summary>
-    private async Task ReadBucketAsync(CqlPrepared statement, string tenantId, string chatId, long bucket, long bound, int limit, long now, List<ChatMessage> result, CancellationToken cancellationToken)
+    /// (inclusive) on in the statement's direction (forward: up to <paramref name="upTo"/>, inclusive). Expired messages
+    /// do not count toward the limit, so a page that held some is followed by another from where it ended, until the
+    /// limit is met or the bucket ends.</summary>
+    /// <remarks>A forward read stops at the head it read first. Rows above the head belong to a projection batch still
+    /// being written: its messages are written concurrently, so they can be visible with holes between them until the
+    /// batch raises the head. Returned, they would make a reader that trusts a page to be dense up to its last seq skip
+    /// the holes for good.</remarks>
+    private async Task ReadBucketAsync(CqlPrepared statement, string tenantId, string chatId, long bucket, long bound, int limit, long now, List<ChatMessage> result, CancellationToken cancellationToken, long upTo = 0)
     {
         var ascending = ReferenceEquals(statement, _q.SelectFrom);
         while (result.Count < limit)
@@ -566,10 +572,15 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
             var want = limit - result.Count;
             var paging = ReadOnlyMemory<byte>.Empty;
             var read = 0;
+
+            // One query per round, paged with its own values: a paging state continues exactly the query it came from.
+            CqlValue[] values = ascending
+                ? [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.BigInt(upTo), CqlValue.Int(want)]
+                : [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.Int(want)];
             do
             {
                 var options = new CqlStatementOptions { Idempotent = true, PageSize = want, PagingState = paging };
-                using var page = await ExecuteAsync(statement, [tenantId, chatId, CqlValue.BigInt(bucket), CqlValue.BigInt(bound), CqlValue.Int(want)], options, cancellationToken).ConfigureAwait(false);
+                using var page = await ExecuteAsync(statement, values, options, cancellationToken).ConfigureAwait(false);
                 var rows = page.Rows ?? throw new CqlException("a SELECT answered without rows");
                 for (var i = 0; i < rows.Count; i++)
                 {
@@ -778,7 +789,7 @@ public sealed class ScyllaChatStore : IChatStore, ISharedProjectionStore, IAsync
                 SelectCreatedAt = await P($"SELECT created_at FROM {ks}.chats WHERE {chat}").ConfigureAwait(false),
                 UpdateHead = await P($"UPDATE {ks}.chats USING TIMESTAMP ? SET head = ? WHERE {chat}").ConfigureAwait(false),
                 UpdateCreatedAt = await P($"UPDATE {ks}.chats USING TIMESTAMP ? SET created_at = ? WHERE {chat}").ConfigureAwait(false),
-                SelectFrom = await P($"SELECT {MessageColumns} FROM {ks}.messages WHERE {chat} AND bucket = ? AND seq >= ? LIMIT ?").ConfigureAwait(false),
+                SelectFrom = await P($"SELECT {MessageColumns} FROM {ks}.messages WHERE {chat} AND bucket = ? AND seq >= ? AND seq <= ? LIMIT ?").ConfigureAwait(false),
                 SelectBefore = await P($"SELECT {MessageColumns} FROM {ks}.messages WHERE {chat} AND bucket = ? AND seq <= ? ORDER BY seq DESC LIMIT ?").ConfigureAwait(false),
                 InsertMessage = await P($"INSERT INTO {ks}.messages (tenant_id, chat_id, bucket, {MessageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?").ConfigureAwait(false),
                 SelectIdempotency = await P($"SELECT chat_id, seq, message_id, sent_at, digest FROM {ks}.idempotency WHERE tenant_id = ? AND sender_id = ? AND client_message_id = ?").ConfigureAwait(false),

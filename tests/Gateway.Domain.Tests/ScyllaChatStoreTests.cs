@@ -93,6 +93,34 @@ public sealed class ScyllaChatStoreTests(ScyllaTarget target) : ChatStoreContrac
     }
 
     [Fact]
+    public async Task Reads_forward_stop_at_the_head_while_a_batch_is_half_written()
+    {
+        // Seqs 1..3 are committed (head 3). A projection batch with 4..7 is being written: its messages go out
+        // concurrently and the head follows them, so for a moment 5 and 7 are stored and 4 and 6 are not. A forward read
+        // that returned 5 and 7 would let catch-up (which trusts a page up to its last seq) skip 4 and 6 for good.
+        var projection = (ISharedProjectionStore)Store;
+        await projection.ApplyAsync("LOG", 3, [.. Enumerable.Range(1, 3).Select(s => ProjectionChange.Of(Message("h", (ulong)s, "alice", $"m{s}")))]).Within();
+        await using (var cluster = await CqlCluster.ConnectAsync(ScyllaChatStore.ClusterOptions(_options!)))
+        {
+            foreach (var seq in new[] { 5L, 7L })
+            {
+                await cluster.QueryAsync(
+                    $"INSERT INTO {_options!.Keyspace}.messages (tenant_id, chat_id, bucket, seq, message_id, sender_id, sent_at, content_type, content, client_message_id) VALUES (?, ?, 0, ?, ?, 'alice', 1, 'text/plain', 0x00, ?) USING TIMESTAMP 7",
+                    [Tenant, "h", CqlValue.BigInt(seq), $"id-{seq}", $"m{seq}"]).Within();
+            }
+        }
+
+        Assert.Equal([1UL, 2, 3], (await Store.ReadAfterAsync(Tenant, "h", 0, 100).Within()).Select(m => m.Seq));
+        var (head, page) = await Store.ReadCatchUpAsync(Tenant, "h", 1, 100).Within();
+        Assert.Equal(3UL, head);
+        Assert.Equal([2UL, 3], page.Select(m => m.Seq));
+
+        // The rest of the batch lands with its head: now everything up to 7 is read, in order and without holes.
+        await projection.ApplyAsync("LOG", 7, [.. Enumerable.Range(4, 4).Select(s => ProjectionChange.Of(Message("h", (ulong)s, "alice", $"m{s}")))]).Within();
+        Assert.Equal(Enumerable.Range(1, 7).Select(s => (ulong)s), (await Store.ReadAfterAsync(Tenant, "h", 0, 100).Within()).Select(m => m.Seq));
+    }
+
+    [Fact]
     public async Task A_late_write_of_an_earlier_projection_batch_never_undoes_a_later_one()
     {
         var projection = (ISharedProjectionStore)Store;
