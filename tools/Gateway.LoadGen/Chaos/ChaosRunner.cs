@@ -119,7 +119,7 @@ internal static class ChaosRunner
         try
         {
             Progress(quiet, clock, $"starting the {topologyKind} topology");
-            topology = await ChaosTopology.StartAsync(topologyKind, serverDll, natsServer, outDir, cli.All("--server-arg"), clock, cts.Token, cqlPeer).ConfigureAwait(false);
+            topology = await ChaosTopology.StartAsync(topologyKind, serverDll, natsServer, outDir, cli.All("--server-arg"), clock, cts.Token, cqlPeer, label).ConfigureAwait(false);
             report["components"] = topology.Components.Select(c => new { c.Name, c.Kind, log = Path.GetRelativePath(outDir, c.LogPath) }).ToList();
 
             // Chats: chat k has members u(k), u(k+1), … u(k+members-1) (mod users).
@@ -282,7 +282,7 @@ internal static class ChaosRunner
         report["error"] = failure;
         report["notes"] = notes;
         await File.WriteAllTextAsync(stem + ".json", JsonSerializer.Serialize(report, ReportWriter.Json)).ConfigureAwait(false);
-        await File.WriteAllTextAsync(stem + ".md", Markdown(topologyKind, report, verdict, observations.Kills, notes, failure)).ConfigureAwait(false);
+        await File.WriteAllTextAsync(stem + ".md", Markdown(topologyKind + (label is null ? "" : "-" + label), report, verdict, observations.Kills, notes, failure)).ConfigureAwait(false);
         var line = verdict is null ? $"FAIL: {failure}" : failure is null ? verdict.OneLine() : $"FAIL: {failure}; counts {verdict.OneLine()}";
         Console.Error.WriteLine($"[chaos {topologyKind}] {line}");
         if (verdict is not null)

@@ -51,7 +51,7 @@ internal sealed class ChaosTopology : IAsyncDisposable
     /// (<c>--Store:Kind=scylla</c>) on a three-node test double of Scylla started first, with the schema applied;
     /// without it each writer keeps RocksDB.</remarks>
     public static async Task<ChaosTopology> StartAsync(string kind, string serverDll, string natsServer, string outDir,
-        IReadOnlyList<string> extraServerArgs, Stopwatch clock, CancellationToken ct, string? cqlPeerDll = null)
+        IReadOnlyList<string> extraServerArgs, Stopwatch clock, CancellationToken ct, string? cqlPeerDll = null, string? label = null)
     {
         if (kind is not ("distributed" or "cluster" or "embedded"))
         {
@@ -60,7 +60,8 @@ internal sealed class ChaosTopology : IAsyncDisposable
 
         var root = Path.Combine(Path.GetTempPath(), "chaos-" + kind + "-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
-        var logs = Path.Combine(outDir, "logs-" + kind);
+        // One folder per run name (topology and label), so that two runs of one topology into one OUT keep their logs.
+        var logs = Path.Combine(outDir, "logs-" + kind + (label is null ? "" : "-" + label));
         Directory.CreateDirectory(logs);
         var t = new ChaosTopology(kind, root);
         try
