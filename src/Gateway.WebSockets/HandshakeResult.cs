@@ -1,6 +1,6 @@
 namespace Gateway.WebSockets;
 
-/// <summary>The outcome of <see cref="WebSocketHandshake.AcceptAsync"/>.</summary>
+/// <summary>The outcome of <c>WebSocketHandshake.AcceptAsync</c>.</summary>
 public readonly struct HandshakeResult : IEquatable<HandshakeResult>
 {
     internal HandshakeResult(bool accepted, HandshakeRequest? request, int statusCode, object? state, string? subProtocol)

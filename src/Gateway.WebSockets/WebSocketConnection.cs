@@ -8,7 +8,7 @@ namespace Gateway.WebSockets;
 
 /// <summary>
 /// The server side of one RFC 6455 connection over a raw <see cref="IDuplexPipe"/> (after
-/// <see cref="WebSocketHandshake.AcceptAsync"/> accepted it). Binary messages only; text frames close with 1003.
+/// <c>WebSocketHandshake.AcceptAsync</c> accepted it). Binary messages only; text frames close with 1003.
 /// </summary>
 /// <remarks>
 /// <para><b>Loops.</b> <see cref="RunAsync"/> runs one receive loop (the only reader of the transport's input) and one

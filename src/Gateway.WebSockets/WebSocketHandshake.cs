@@ -31,8 +31,21 @@ public static class WebSocketHandshake
     /// <param name="options">Limits.</param>
     /// <param name="decide">Application checks (path, auth, subprotocol); called once with a valid request.</param>
     /// <param name="cancellationToken">Cancels the handshake (throws <see cref="OperationCanceledException"/>).</param>
-    public static async ValueTask<HandshakeResult> AcceptAsync(IDuplexPipe transport, WebSocketOptions options,
+    public static ValueTask<HandshakeResult> AcceptAsync(IDuplexPipe transport, WebSocketOptions options,
         Func<HandshakeRequest, HandshakeDecision> decide, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(decide);
+        return AcceptAsync(transport, options, request => new ValueTask<HandshakeDecision>(decide(request)), cancellationToken);
+    }
+
+    /// <summary>As the overload with an inline decision, for checks that may have to wait (e.g. fetching a signing key
+    /// that a token names and the server has not seen yet): the connection waits, no thread does.</summary>
+    /// <param name="transport">The raw connection.</param>
+    /// <param name="options">Limits.</param>
+    /// <param name="decide">Application checks; called once with a valid request.</param>
+    /// <param name="cancellationToken">Cancels the handshake (throws <see cref="OperationCanceledException"/>).</param>
+    public static async ValueTask<HandshakeResult> AcceptAsync(IDuplexPipe transport, WebSocketOptions options,
+        Func<HandshakeRequest, ValueTask<HandshakeDecision>> decide, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(options);
@@ -77,7 +90,7 @@ public static class WebSocketHandshake
             return new HandshakeResult(false, request, status, null, null);
         }
 
-        var decision = decide(request);
+        var decision = await decide(request).ConfigureAwait(false);
         if (!decision.IsAccepted)
         {
             int code = decision.StatusCode == 0 ? 500 : decision.StatusCode;

@@ -7,6 +7,7 @@ using Gateway.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -45,6 +46,37 @@ public sealed class JwksTests
         Assert.Equal(401, status);
         Assert.Equal(401, (int)await HistoryStatusAsync(gw, idp.Token(a, "alice")));
         Assert.Equal(200, (int)await HistoryStatusAsync(gw, idp.Token(b, "alice")));
+    }
+
+    [Fact]
+    public async Task A_handshake_that_waits_for_a_key_fetch_waits_without_a_thread_and_completes_when_the_keys_arrive()
+    {
+        await using var idp = await IdentityProvider.StartAsync();
+        idp.AddKey("key-a");
+        await using var gw = await StartGatewayAsync(idp, "--Gateway:Auth:KeysMinRefreshSeconds=3600");
+
+        // The issuer is slow to answer: the handshake naming a new key waits for the fetch.
+        var b = idp.AddKey("key-b");
+        idp.HoldJwks();
+        var bob = WsClient.ConnectAsync(gw.WebSocketUri, idp.Token(b, "bob"));
+        await Poll.UntilAsync(() => idp.JwksRequests == 2, "the handshake never fetched the keys");
+        Assert.False(bob.IsCompleted);
+        idp.ReleaseJwks();
+        await using (var connected = await bob)
+        {
+            Assert.Equal("bob", connected.Hello.UserId);
+        }
+
+        // Underneath (another gateway, so a rate-limit window of its own): the validation hands control back while the
+        // fetch is outstanding, an incomplete task rather than a blocked caller, and finds the key once the issuer answers.
+        await using var other = await StartGatewayAsync(idp, "--Gateway:Auth:KeysMinRefreshSeconds=3600");
+        var auth = other.Services.GetRequiredService<Gateway.Server.Auth.JwtAuthenticator>();
+        var c = idp.AddKey("key-c");
+        idp.HoldJwks();
+        var validation = auth.ValidateAsync(idp.Token(c, "carol"));
+        Assert.False(validation.IsCompleted);
+        idp.ReleaseJwks();
+        Assert.Equal("carol", (await validation).Principal?.UserId);
     }
 
     [Fact]
@@ -155,6 +187,7 @@ public sealed class JwksTests
         private readonly ConcurrentDictionary<string, RsaSecurityKey> _keys = new();
         private int _jwksRequests;
         private int _discoveryRequests;
+        private TaskCompletionSource _jwksGate = CompletedGate();
 
         private IdentityProvider(WebApplication app) => _app = app;
 
@@ -173,9 +206,10 @@ public sealed class JwksTests
             builder.Logging.ClearProviders();
             var app = builder.Build();
             var idp = new IdentityProvider(app);
-            app.MapGet("/jwks", () =>
+            app.MapGet("/jwks", async () =>
             {
                 Interlocked.Increment(ref idp._jwksRequests);
+                await Volatile.Read(ref idp._jwksGate).Task;
                 return Results.Text(idp.Jwks(), "application/json");
             });
             app.MapGet("/.well-known/openid-configuration", () =>
@@ -196,6 +230,18 @@ public sealed class JwksTests
         }
 
         public void RemoveKey(string kid) => _keys.TryRemove(kid, out _);
+
+        /// <summary>JWKS requests from now on wait until <see cref="ReleaseJwks"/>.</summary>
+        public void HoldJwks() => Volatile.Write(ref _jwksGate, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        public void ReleaseJwks() => Volatile.Read(ref _jwksGate).TrySetResult();
+
+        private static TaskCompletionSource CompletedGate()
+        {
+            var gate = new TaskCompletionSource();
+            gate.SetResult();
+            return gate;
+        }
 
         public string Token(RsaSecurityKey key, string user, string? issuer = null)
         {

@@ -67,6 +67,28 @@ public class HandshakeTests
     }
 
     [Fact]
+    public async Task A_decision_that_has_to_wait_holds_the_answer_until_it_completes()
+    {
+        // E.g. a token naming a signing key the server is still fetching: nothing is written until the decision is made.
+        var decided = new TaskCompletionSource<HandshakeDecision>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await WsTestServer.StartAsync(Options(), _ =>
+        {
+            asked.TrySetResult();
+            return new ValueTask<HandshakeDecision>(decided.Task);
+        });
+        await using var client = await C.ConnectAsync(server.EndPoint);
+        await client.SendRawAsync(Encoding.ASCII.GetBytes(C.BuildUpgradeRequest("/v1/ws", "chatgw.v1")));
+        await asked.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var response = client.ReadHttpResponseAsync();
+        Assert.False(server.State.Handshakes.TryPeek(out _));
+
+        decided.SetResult(HandshakeDecision.Accept("chatgw.v1"));
+        Assert.Equal(101, (await response).StatusCode);
+        Assert.True((await server.State.WaitForHandshakeAsync()).Accepted);
+    }
+
+    [Fact]
     public async Task No_subprotocol_header_when_none_is_chosen()
     {
         await using var server = await WsTestServer.StartAsync(Options());

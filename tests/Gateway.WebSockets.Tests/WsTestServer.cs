@@ -33,11 +33,17 @@ public sealed class WsTestServer : IAsyncDisposable
 
     public Uri WsUri(string path = "/") => new($"ws://127.0.0.1:{EndPoint.Port}{path}");
 
-    public static async Task<WsTestServer> StartAsync(WebSocketOptions? options = null,
+    public static Task<WsTestServer> StartAsync(WebSocketOptions? options = null,
         Func<HandshakeRequest, HandshakeDecision>? decide = null)
     {
-        var state = new ServerState(options ?? new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero },
-            decide ?? DefaultDecide);
+        var inline = decide ?? DefaultDecide;
+        return StartAsync(options, request => new ValueTask<HandshakeDecision>(inline(request)));
+    }
+
+    /// <summary>A server whose handshake decision may wait (the decide overload of <c>WebSocketHandshake.AcceptAsync</c>).</summary>
+    public static async Task<WsTestServer> StartAsync(WebSocketOptions? options, Func<HandshakeRequest, ValueTask<HandshakeDecision>> decide)
+    {
+        var state = new ServerState(options ?? new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero }, decide);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(state);
@@ -64,11 +70,11 @@ public sealed class WsTestServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    public sealed class ServerState(WebSocketOptions options, Func<HandshakeRequest, HandshakeDecision> decide)
+    public sealed class ServerState(WebSocketOptions options, Func<HandshakeRequest, ValueTask<HandshakeDecision>> decide)
     {
         public WebSocketOptions Options { get; } = options;
 
-        public Func<HandshakeRequest, HandshakeDecision> Decide { get; } = decide;
+        public Func<HandshakeRequest, ValueTask<HandshakeDecision>> Decide { get; } = decide;
 
         public ConcurrentQueue<HandshakeResult> Handshakes { get; } = new();
 

@@ -8,7 +8,7 @@ namespace Gateway.Fuzz;
 
 /// <summary>
 /// Target <c>handshake</c>: <see cref="HandshakeParser.Parse"/> on the request head cut from the input, then the whole
-/// <see cref="WebSocketHandshake.AcceptAsync"/> over in-memory pipes fed the same bytes.
+/// <c>WebSocketHandshake.AcceptAsync</c> over in-memory pipes fed the same bytes.
 /// </summary>
 /// <remarks>
 /// Contract of the parser: it never throws; it answers 0 (a valid upgrade), 400, 405 or 426; a null request comes

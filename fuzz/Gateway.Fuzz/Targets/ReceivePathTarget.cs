@@ -8,7 +8,7 @@ namespace Gateway.Fuzz;
 
 /// <summary>
 /// Target <c>receive-path</c>: a real <see cref="WebSocketConnection"/> over in-memory pipes. A fixed upgrade request
-/// goes through <see cref="WebSocketHandshake.AcceptAsync"/>, the fuzz input follows it as the raw bytes of the
+/// goes through <c>WebSocketHandshake.AcceptAsync</c>, the fuzz input follows it as the raw bytes of the
 /// connection, and a handler runs <see cref="ClientFrameReader"/> on every message and answers the way the gateway
 /// does (an Error frame, or close 1007 on a malformed payload).
 /// </summary>

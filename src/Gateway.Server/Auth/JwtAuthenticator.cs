@@ -62,33 +62,12 @@ public sealed class JwtAuthenticator
     /// <summary>Keys from a JWKS URL or OpenID Connect discovery, when configured.</summary>
     internal RemoteSigningKeys? Remote { get; }
 
-    /// <summary>Validates a token. Returns null and a reason when it is not acceptable.</summary>
-    /// <remarks>For callers that must decide inline (the WebSocket handshake, HTTP requests). Blocks only in one case: a
-    /// token naming a key id we do not have, with remote keys configured, makes at most one caller per
-    /// <see cref="AuthOptions.KeysMinRefreshSeconds"/> wait (bounded) for a key fetch; callers that can await use
-    /// <see cref="ValidateAsync"/>, which never blocks.</remarks>
-    public Principal? Validate(string? token, out string? failure)
-    {
-        if (string.IsNullOrEmpty(token))
-        {
-            failure = "missing token";
-            return null;
-        }
-
-        var parameters = _parameters;
-        var result = ValidateWithKeysInMemory(token, parameters);
-        if (!result.IsValid && Remote is { } remote && HasUnknownKeyId(token, parameters) && remote.TryRefreshForUnknownKey())
-        {
-            // The issuer may have rotated in a new key since our last fetch: validate again with what the fetch brought.
-            result = ValidateWithKeysInMemory(token, _parameters);
-        }
-
-        return ToPrincipal(result, out failure);
-    }
-
-    /// <summary>As <see cref="Validate"/>, awaiting (never blocking on) a key fetch for an unknown key id. Completes
-    /// synchronously, without allocating a task, in every other case.</summary>
-    internal async ValueTask<(Principal? Principal, string? Failure)> ValidateAsync(string? token)
+    /// <summary>Validates a token: the principal, or null and a reason when it is not acceptable.</summary>
+    /// <remarks>Completes synchronously, without allocating a task, unless the token names a key id we do not have while
+    /// remote keys are configured: then at most one caller per <see cref="AuthOptions.KeysMinRefreshSeconds"/> awaits
+    /// (bounded) a key fetch, and every other unknown key id is refused at once. No thread ever blocks on it: the
+    /// handshake, the HTTP API and the in-band token refresh all await it.</remarks>
+    public async ValueTask<(Principal? Principal, string? Failure)> ValidateAsync(string? token)
     {
         if (string.IsNullOrEmpty(token))
         {

@@ -91,17 +91,12 @@ internal sealed class RemoteSigningKeys : IDisposable
 
     /// <summary>
     /// For a token whose key id is not in the current set: fetches now unless a fetch is running or the last such fetch
-    /// was less than <see cref="AuthOptions.KeysMinRefreshSeconds"/> ago, and waits for it up to a few seconds. True
-    /// when a fetch completed and the caller should validate again.
+    /// was less than <see cref="AuthOptions.KeysMinRefreshSeconds"/> ago, and awaits it up to a few seconds. True when a
+    /// fetch completed and the caller should validate again.
     /// </summary>
-    /// <remarks>The handshake decides inline, so a caller of this method blocks its thread; callers that can await use
-    /// <see cref="RefreshForUnknownKeyAsync"/>. Only the one caller that started the fetch waits, once per rate-limit
-    /// window; every other unknown key id (also while any fetch runs) is refused at once, so made-up key ids cannot pile
-    /// blocked threads up behind a slow issuer.</remarks>
-    public bool TryRefreshForUnknownKey() =>
-        TryStartForcedFetch(out var fetch) && fetch.Wait(ForcedFetchWait) && fetch.Result;
-
-    /// <summary>As <see cref="TryRefreshForUnknownKey"/>, awaiting the fetch instead of blocking on it.</summary>
+    /// <remarks>Only the caller that started the fetch waits, once per rate-limit window; every other unknown key id
+    /// (also while any fetch runs) is refused at once, so made-up key ids cannot pile waiting connections up behind a
+    /// slow issuer.</remarks>
     public Task<bool> RefreshForUnknownKeyAsync()
     {
         return TryStartForcedFetch(out var fetch) ? WaitAsync(fetch) : Task.FromResult(false);

@@ -152,7 +152,7 @@ internal static class HttpApi
         app.MapPost("/v1/chats/{chatId}/messages", async (string chatId, HttpRequest request, JwtAuthenticator auth,
             IWriteService writer, ConnectionLimiter limiter, UserLimits limits, GatewayMetrics metrics, CancellationToken ct) =>
         {
-            var principal = Authenticate(request, auth, out var denied);
+            var (principal, denied) = await AuthenticateAsync(request, auth).ConfigureAwait(false);
             if (principal is null)
             {
                 return denied!;
@@ -219,7 +219,7 @@ internal static class HttpApi
         app.MapGet("/v1/chats/{chatId}/messages", async (string chatId, ulong? beforeSeq, int? limit, HttpRequest request,
             JwtAuthenticator auth, IMembership membership, IMessageHistory history, CancellationToken ct) =>
         {
-            var principal = Authenticate(request, auth, out var denied);
+            var (principal, denied) = await AuthenticateAsync(request, auth).ConfigureAwait(false);
             if (principal is null)
             {
                 return denied!;
@@ -264,13 +264,14 @@ internal static class HttpApi
         return (traceParent, TraceContext.IsValidTraceState(traceState) ? traceState : null);
     }
 
-    private static Principal? Authenticate(HttpRequest request, JwtAuthenticator auth, out IResult? denied)
+    /// <summary>The caller named by the bearer token, or a 401 result. Waits (without blocking a thread) only when the
+    /// token names a signing key not fetched yet.</summary>
+    private static async ValueTask<(Principal? Principal, IResult? Denied)> AuthenticateAsync(HttpRequest request, JwtAuthenticator auth)
     {
         var header = request.Headers.Authorization.ToString();
         var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
-        var principal = auth.Validate(token, out var failure);
-        denied = principal is null ? HttpErrors.Result(401, failure ?? "unauthorized") : null;
-        return principal;
+        var (principal, failure) = await auth.ValidateAsync(token).ConfigureAwait(false);
+        return (principal, principal is null ? HttpErrors.Result(401, failure ?? "unauthorized") : null);
     }
 
     /// <summary>

@@ -171,9 +171,9 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             }
         }
 
-        HandshakeDecision DecideAndAdmit(HandshakeRequest request)
+        async ValueTask<HandshakeDecision> DecideAndAdmit(HandshakeRequest request)
         {
-            var decision = Decide(request);
+            var decision = await DecideAsync(request).ConfigureAwait(false);
             if (!decision.IsAccepted)
             {
                 return decision;
@@ -212,7 +212,7 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
         }
     }
 
-    private HandshakeDecision Decide(HandshakeRequest request)
+    private async ValueTask<HandshakeDecision> DecideAsync(HandshakeRequest request)
     {
         if (_drain.IsDraining)
         {
@@ -236,7 +236,8 @@ internal sealed class GatewayConnectionHandler : ConnectionHandler
             return HandshakeDecision.Reject(403, "origin not allowed");
         }
 
-        var principal = _auth.Validate(FindToken(request), out var failure);
+        // Completes synchronously unless the token names a signing key we have not fetched yet.
+        var (principal, failure) = await _auth.ValidateAsync(FindToken(request)).ConfigureAwait(false);
         return principal is null
             ? HandshakeDecision.Reject(401, failure ?? "unauthorized")
             : HandshakeDecision.Accept(ProtocolConstants.SubProtocol, principal);
