@@ -3,10 +3,19 @@ namespace Gateway.Cql;
 /// <summary>The kinds of RESULT (spec §4.2.5).</summary>
 public enum CqlResultKind
 {
+    /// <summary>No result (a write, a USE without a keyspace change).</summary>
     Void = 0x0001,
+
+    /// <summary>Rows, with their metadata.</summary>
     Rows = 0x0002,
+
+    /// <summary>The keyspace a USE switched to.</summary>
     SetKeyspace = 0x0003,
+
+    /// <summary>A prepared statement's id and metadata.</summary>
     Prepared = 0x0004,
+
+    /// <summary>A schema change a DDL statement made.</summary>
     SchemaChange = 0x0005,
 }
 

@@ -67,14 +67,19 @@ public readonly struct CqlValue
     /// <summary>The elements of a text list value.</summary>
     public IReadOnlyList<string> AsTextList => (IReadOnlyList<string>)_reference!;
 
+    /// <summary>The value as <see cref="BigInt"/>.</summary>
     public static implicit operator CqlValue(long value) => BigInt(value);
 
+    /// <summary>The value as <see cref="Int"/>.</summary>
     public static implicit operator CqlValue(int value) => Int(value);
 
+    /// <summary>The value as <see cref="Boolean"/>.</summary>
     public static implicit operator CqlValue(bool value) => Boolean(value);
 
+    /// <summary>The value as <see cref="Text"/>.</summary>
     public static implicit operator CqlValue(string value) => Text(value);
 
+    /// <summary>The value as <see cref="Blob"/>.</summary>
     public static implicit operator CqlValue(byte[] value) => Blob(value);
 
     /// <inheritdoc />
@@ -92,14 +97,33 @@ public readonly struct CqlValue
 /// <summary>The kinds of <see cref="CqlValue"/>.</summary>
 public enum CqlValueKind : byte
 {
+    /// <summary>Not bound: the column is left as it is (no tombstone).</summary>
     Unset,
+
+    /// <summary>An explicit null.</summary>
     Null,
+
+    /// <summary>A 64-bit integer (bigint, counter).</summary>
     BigInt,
+
+    /// <summary>A 32-bit integer.</summary>
     Int,
+
+    /// <summary>A boolean.</summary>
     Boolean,
+
+    /// <summary>Milliseconds since the Unix epoch.</summary>
     Timestamp,
+
+    /// <summary>UTF-8 text.</summary>
     Text,
+
+    /// <summary>Bytes.</summary>
     Blob,
+
+    /// <summary>A UUID.</summary>
     Uuid,
+
+    /// <summary>A list of text.</summary>
     TextList,
 }

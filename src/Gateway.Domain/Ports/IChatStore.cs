@@ -44,15 +44,21 @@ public sealed record IdempotencyRecord(string ChatId, ulong Seq, string MessageI
 /// </summary>
 public sealed class StoreUnavailableException : Exception
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public StoreUnavailableException()
     {
     }
 
+    /// <summary>Creates the exception with a message.</summary>
+    /// <param name="message">What went wrong.</param>
     public StoreUnavailableException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with a message and the exception that caused it.</summary>
+    /// <param name="message">What went wrong.</param>
+    /// <param name="innerException">The cause.</param>
     public StoreUnavailableException(string message, Exception? innerException)
         : base(message, innerException)
     {
