@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Gateway.Protocol;
+using Gateway.TestUtilities;
 using static Gateway.Client.Tests.TestHelpers;
 
 namespace Gateway.Client.Tests;
@@ -109,7 +110,7 @@ public sealed class ChatCliTests
         var subscribe = await conn1.ReceiveAsync();
         await conn1.SendAsync(Ok(subscribe, headSeq: 1), Msg("general", 1, "one"), new CaughtUpFrame("general", 1));
         await conn1.SendAsync(new UserTypingFrame("general", "bob"));
-        await EventuallyAsync(() => ErrorsContain("(general: bob is typing…)"), "the typing notice on stderr");
+        await Poll.UntilAsync(() => ErrorsContain("(general: bob is typing…)"), "the typing notice on stderr");
 
         // The token file was rotated; the expiry notice makes the library read it and refresh in place.
         await File.WriteAllTextAsync(tokenFile, "file-tok-2");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
 using Gateway.Protocol;
+using Gateway.TestUtilities;
 using static Gateway.Client.Tests.TestHelpers;
 
 namespace Gateway.Client.Tests;
@@ -41,7 +42,7 @@ public sealed class DrainTests
         Assert.Equal([new ChatCursor("c1", 2)], resubscribe.Cursors);
         await conn2.SendAsync(Ok(resubscribe, headSeq: 2), new CaughtUpFrame("c1", 2));
         Assert.Equal(new CaughtUpFrame("c1", 2), await client.NextEventAsync());
-        await EventuallyAsync(() => client.Reconnects == 1 && client.State == ChatConnectionState.Connected, "resumed");
+        await Poll.UntilAsync(() => client.Reconnects == 1 && client.State == ChatConnectionState.Connected, "resumed");
     }
 
     [Fact]
@@ -123,6 +124,6 @@ public sealed class DrainTests
         var conn2 = await server.AcceptAsync();
         var resubscribe = await conn2.ReceiveAsync();
         Assert.Equal([new ChatCursor("c1", 4)], resubscribe.Cursors);
-        await EventuallyAsync(() => client.Reconnects == 1, "one reconnect");
+        await Poll.UntilAsync(() => client.Reconnects == 1, "one reconnect");
     }
 }

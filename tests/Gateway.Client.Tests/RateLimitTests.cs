@@ -10,10 +10,10 @@ public sealed class RateLimitTests
     public async Task A_rate_limited_send_waits_retry_after_then_goes_again_with_the_same_id()
     {
         await using var server = await ScriptedServer.StartAsync();
-        // Back-off is 10..50 ms in tests and the request timeout 700 ms: a retry before 2 s would be either. The
+        // Back-off is 10..50 ms in tests and the request timeout 1.5 s: a retry before 2 s would be either. The
         // timeout must not fire before the error arrives (its rewrite would come first), so it leaves the scripted
-        // server 700 ms to answer, which a loaded CI machine has needed more than 200 ms for.
-        await using var client = NewClient(server, o => o.RequestTimeout = TimeSpan.FromMilliseconds(700));
+        // server 1.5 s to answer: a loaded machine has needed more than 700 ms for it.
+        await using var client = NewClient(server, o => o.RequestTimeout = TimeSpan.FromMilliseconds(1500));
         await client.ConnectAsync().WaitAsync(TestTimeout);
         var conn = await server.AcceptAsync();
 

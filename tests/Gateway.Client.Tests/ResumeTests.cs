@@ -1,4 +1,5 @@
 using Gateway.Protocol;
+using Gateway.TestUtilities;
 using static Gateway.Client.Tests.TestHelpers;
 
 namespace Gateway.Client.Tests;
@@ -48,7 +49,7 @@ public sealed class ResumeTests
         Assert.Equal(1, client.Reconnects);
         Assert.Equal(0, client.DuplicatesDropped);
         Assert.Equal(0, client.GapsDetected);
-        await EventuallyAsync(() => client.State == ChatConnectionState.Connected, "connected again");
+        await Poll.UntilAsync(() => client.State == ChatConnectionState.Connected, "connected again");
     }
 
     [Fact]
@@ -221,7 +222,7 @@ public sealed class ResumeTests
 
         var conn2 = await server.AcceptAsync();
         Assert.Equal("Bearer tok-2", conn2.Authorization);
-        await EventuallyAsync(() => client.Reconnects == 1, "one reconnect");
+        await Poll.UntilAsync(() => client.Reconnects == 1, "one reconnect");
     }
 
     [Fact]

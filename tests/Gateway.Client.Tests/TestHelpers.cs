@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Gateway.Protocol;
 
@@ -45,20 +44,5 @@ internal static class TestHelpers
         var answer = await subscribing.WaitAsync(TestTimeout);
         Assert.All(answer.Results, r => Assert.Equal(ErrorCode.None, r.Code));
         return subscribe;
-    }
-
-    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes.</summary>
-    public static async Task EventuallyAsync(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (deadline.Elapsed > TestTimeout)
-            {
-                Assert.Fail("Timed out waiting for: " + what);
-            }
-
-            await Task.Delay(10);
-        }
     }
 }

@@ -1,4 +1,5 @@
 using Gateway.Protocol;
+using Gateway.TestUtilities;
 using static Gateway.Client.Tests.TestHelpers;
 
 namespace Gateway.Client.Tests;
@@ -27,7 +28,7 @@ public sealed class TokenRefreshTests
         Assert.Equal((FrameType.RefreshToken, "tok-2"), (refresh.Type, refresh.Token));
         await conn.SendAsync(new TokenRefreshedFrame(refresh.RequestId, 1_800_003_600_000));
 
-        await EventuallyAsync(() => client.TokenRefreshes == 1, "the refresh answered");
+        await Poll.UntilAsync(() => client.TokenRefreshes == 1, "the refresh answered");
         Assert.Equal(1_800_003_600_000, client.TokenExpiresAt);
         Assert.Equal(0, client.TokenRefreshFailures);
         Assert.Equal(0, client.Reconnects);
@@ -38,7 +39,7 @@ public sealed class TokenRefreshTests
         var again = await conn.ReceiveAsync();
         Assert.Equal((FrameType.RefreshToken, "tok-3"), (again.Type, again.Token));
         await conn.SendAsync(new TokenRefreshedFrame(again.RequestId, 1_800_007_200_000));
-        await EventuallyAsync(() => client.TokenRefreshes == 2, "the second refresh answered");
+        await Poll.UntilAsync(() => client.TokenRefreshes == 2, "the second refresh answered");
         Assert.Equal(1_800_007_200_000, client.TokenExpiresAt);
     }
 
@@ -56,14 +57,14 @@ public sealed class TokenRefreshTests
         var refresh = await conn1.ReceiveAsync();
         Assert.Equal((FrameType.RefreshToken, "tok-2"), (refresh.Type, refresh.Token));
         await conn1.SendAsync(new ErrorFrame(refresh.RequestId, ErrorCode.Unauthenticated, "token names another user"));
-        await EventuallyAsync(() => client.TokenRefreshFailures == 1, "the refusal counted");
+        await Poll.UntilAsync(() => client.TokenRefreshFailures == 1, "the refusal counted");
         Assert.Equal(expiresAt, client.TokenExpiresAt); // the old token still rules the connection
         Assert.Equal(ChatConnectionState.Connected, client.State);
 
         await conn1.CloseAsync(CloseCodes.TokenExpired, "token expired");
         var conn2 = await server.AcceptAsync();
         Assert.Equal("Bearer tok-3", conn2.Authorization);
-        await EventuallyAsync(() => client.Reconnects == 1 && client.State == ChatConnectionState.Connected, "reconnected");
+        await Poll.UntilAsync(() => client.Reconnects == 1 && client.State == ChatConnectionState.Connected, "reconnected");
         Assert.Equal(0, client.TokenRefreshes);
     }
 
@@ -83,7 +84,7 @@ public sealed class TokenRefreshTests
         var conn = await server.AcceptAsync();
 
         await conn.SendAsync(new TokenExpiringFrame(1_800_000_060_000, 1_800_000_090_000));
-        await EventuallyAsync(() => client.TokenRefreshFailures == 1, "the failed refresh counted");
+        await Poll.UntilAsync(() => client.TokenRefreshFailures == 1, "the failed refresh counted");
 
         // Nothing was written for it: the next frame the server sees is the application's request.
         var paging = client.GetHistoryAsync("c1", 0, 1);

@@ -1,4 +1,5 @@
 using Gateway.Protocol;
+using Gateway.TestUtilities;
 using static Gateway.Client.Tests.TestHelpers;
 
 namespace Gateway.Client.Tests;
@@ -58,7 +59,7 @@ public sealed class TypingTests
 
         // Two messages fill the buffer; the typing notice behind them finds no room.
         await conn.SendAsync(Msg("c1", 1), Msg("c1", 2), new UserTypingFrame("c1", "bob"), Msg("c1", 3));
-        await EventuallyAsync(() => client.TypingNoticesDropped == 1, "the typing notice dropped");
+        await Poll.UntilAsync(() => client.TypingNoticesDropped == 1, "the typing notice dropped");
 
         Assert.Equal(1UL, (await client.NextMessageAsync()).Message.Seq);
         Assert.Equal(2UL, (await client.NextMessageAsync()).Message.Seq);
@@ -75,12 +76,12 @@ public sealed class TypingTests
 
         server.RejectStatus = 503; // reconnect attempts fail until the test lets them in
         conn1.Abort();
-        await EventuallyAsync(() => client.State == ChatConnectionState.Reconnecting, "reconnecting");
+        await Poll.UntilAsync(() => client.State == ChatConnectionState.Reconnecting, "reconnecting");
         Assert.False(await client.SendTypingAsync("c1").WaitAsync(TestTimeout));
 
         server.RejectStatus = null;
         var conn2 = await server.AcceptAsync();
-        await EventuallyAsync(() => client.State == ChatConnectionState.Connected, "connected again");
+        await Poll.UntilAsync(() => client.State == ChatConnectionState.Connected, "connected again");
         var paging = client.GetHistoryAsync("c1", 0, 1);
         var history = await conn2.ReceiveAsync();
         Assert.Equal(FrameType.History, history.Type); // no stale typing was written before it

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Gateway.Domain;
 using Gateway.Protocol;
-using Gateway.Server.Tests;
 
 namespace Gateway.Nats.Tests;
 

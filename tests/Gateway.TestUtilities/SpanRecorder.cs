@@ -3,8 +3,9 @@ using System.Diagnostics;
 using Gateway.Domain;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
+using Xunit;
 
-namespace Gateway.Server.Tests;
+namespace Gateway.TestUtilities;
 
 /// <summary>
 /// Records every ended span of the Gateway source while it lives, through OpenTelemetry's SDK as a host would export
